@@ -1,0 +1,224 @@
+"""`steward` command line. Exit codes: 0 ok, 1 failure, 2 usage or bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from typing import Any
+
+from steward.config import ConfigError, Settings, resolve_settings
+from steward.desired import DesiredStateError
+from steward.engine import Engine
+from steward.executor import Executor
+from steward.journal import Journal
+from steward.observe import observe
+from steward.paths import QUEUE_FOLDERS
+from steward.queue import ActionQueue, BadActionId, QueueError
+from steward.store.world import load_world
+
+OK, FAILURE, BAD_INPUT = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="steward",
+        description="Observe, plan, approve, execute: homelab drift remediation that never acts without a human.",
+    )
+    p.add_argument(
+        "-i", "--inventory", help="inventory (desired state); default $STEWARD_INVENTORY or inventory/hosts.yml"
+    )
+    p.add_argument(
+        "--state-dir", help="state folder; default $STEWARD_STATE_DIR, the inventory's steward_state_dir, or ./state"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log every journal event to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("observe", help="run observe.yml (world state), then one plan cycle")
+    s.add_argument("--limit", help="observe only this host or pattern")
+    s.add_argument("--no-plan", action="store_true", help="only observe")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("plan", help="one drift cycle over the current world state")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("list", aliases=["pending"], help="actions (pending, approved, running by default)")
+    s.add_argument("--all", action="store_true", help="every folder, ended ones too")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("show", help="one action: where it is, its playbook and its result")
+    s.add_argument("id")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("approve", help="move a pending action to approved/ (same as mv)")
+    s.add_argument("id")
+    s = sub.add_parser("reject", help="move a pending or approved action to rejected/")
+    s.add_argument("id")
+    s.add_argument("--reason", required=True)
+    s = sub.add_parser("execute", help="run approved actions")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--once", action="store_true", help="one pass over approved/, then exit")
+    g.add_argument("--watch", action="store_true", help="keep polling approved/")
+    s.add_argument("--interval", type=float, default=5.0, help="seconds between passes with --watch")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("status", help="queue counts, last observation per host, drifts being confirmed")
+    s.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s steward: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = resolve_settings(args.inventory, args.state_dir)
+        return COMMANDS[args.command](settings, args)
+    except (DesiredStateError, BadActionId, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    except QueueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str) if getattr(args, "json", False) else text)
+
+
+def cmd_observe(settings: Settings, args: argparse.Namespace) -> int:
+    journal = Journal(settings.paths.journal)
+    outcome = observe(settings, journal, limit=args.limit)
+    data: dict[str, Any] = {"observe": outcome.as_dict()}
+    lines = [f"observe: {outcome.status} (rc {outcome.rc}), hosts: {', '.join(sorted(outcome.hosts)) or '-'}"]
+    rc = OK if outcome.status == "successful" or outcome.rc == 4 else FAILURE  # 4: some host unreachable
+    if not args.no_plan:
+        report = Engine(settings, journal).plan()
+        data["plan"] = report.as_dict()
+        lines.append(_plan_text(report))
+        rc = rc or (FAILURE if report.skipped else OK)
+    _emit(args, data, "\n".join(lines))
+    return rc
+
+
+def _plan_text(report: Any) -> str:
+    if report.skipped:
+        return f"plan: cycle SKIPPED ({report.reason}); last-known-good kept, no action written"
+    lines = [f"plan: {len(report.drifts)} drift(s), {len(report.new_actions)} new pending action(s)"]
+    for d in report.drifts:
+        tag = "notice" if d["notice_only"] else f"seen {d['observations']}x"
+        lines.append(f"  drift  {d['key']}  [{tag}]  {d['summary']}")
+    lines += [f"  NEW    pending/{a}.yml" for a in report.new_actions]
+    lines += [f"  expired {a}" for a in report.expired]
+    return "\n".join(lines)
+
+
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    report = Engine(settings).plan()
+    _emit(args, report.as_dict(), _plan_text(report))
+    return FAILURE if report.skipped else OK
+
+
+def _queue(settings: Settings) -> ActionQueue:
+    return ActionQueue(settings.paths, Journal(settings.paths.journal))
+
+
+def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    folders = QUEUE_FOLDERS if args.all else ("pending", "approved", "running")
+    infos = _queue(settings).list(folders)
+    text = (
+        "\n".join(f"{i.folder:<10} {i.id}  {i.summary or '(unsigned: not written by the engine)'}" for i in infos)
+        or "no actions"
+    )
+    _emit(args, [i.as_dict() for i in infos], text)
+    return OK
+
+
+def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
+    queue = _queue(settings)
+    folder, path = queue.find(args.id)
+    info = queue.info(folder, args.id).as_dict()
+    result_path = queue.result(folder, args.id)
+    result = json.loads(result_path.read_text()) if result_path.exists() else None
+    playbook = path.read_text(errors="replace") if path.is_file() and not path.is_symlink() else None
+    _emit(
+        args,
+        {**info, "result": result, "playbook": playbook},
+        f"# {args.id} is in {folder}/\n{playbook or ''}"
+        + (f"\n# result:\n{json.dumps(result, indent=2)}" if result else ""),
+    )
+    return OK
+
+
+def cmd_approve(settings: Settings, args: argparse.Namespace) -> int:
+    path = _queue(settings).approve(args.id, via="cli")
+    print(f"approved: {path}")
+    return OK
+
+
+def cmd_reject(settings: Settings, args: argparse.Namespace) -> int:
+    path = _queue(settings).reject(args.id, args.reason, via="cli")
+    print(f"rejected: {path}")
+    return OK
+
+
+def cmd_execute(settings: Settings, args: argparse.Namespace) -> int:
+    executor = Executor(settings)
+    if args.watch:
+        try:
+            executor.watch(args.interval)
+        except KeyboardInterrupt:
+            return OK
+        return OK
+    report = executor.run_once()
+    lines = [
+        f"execute: ran {len(report.ran)}, succeeded {len(report.succeeded)}, failed {len(report.failed)}, "
+        f"expired {len(report.expired)}, quarantined {len(report.quarantined)}, "
+        f"interrupted {len(report.interrupted)}"
+    ]
+    if report.skipped_reason:
+        lines.append(f"execute: pass skipped: {report.skipped_reason}")
+    _emit(args, report.as_dict(), "\n".join(lines))
+    return FAILURE if report.failed or report.skipped_reason else OK
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    queue = _queue(settings)
+    counts = Counter(i.folder for i in queue.list())
+    snapshot = load_world(settings.paths.world)
+    hosts = {
+        h: {
+            "observed_at": w["observed_at"],
+            "reachable": w["reachable"],
+            "docker": (w["checks"].get("docker") or {}).get("status"),
+        }
+        for h, w in snapshot.hosts.items()
+    }
+    data = {
+        "state_dir": str(settings.state_dir),
+        "inventory": str(settings.inventory),
+        "queue": {f: counts.get(f, 0) for f in QUEUE_FOLDERS},
+        "hosts": hosts,
+        "world_errors": snapshot.errors,
+    }
+    lines = [f"state: {settings.state_dir}", "queue: " + "  ".join(f"{f}={counts.get(f, 0)}" for f in QUEUE_FOLDERS)]
+    lines += [
+        f"host {h:<12} observed {v['observed_at']}  reachable={v['reachable']}  docker={v['docker']}"
+        for h, v in sorted(hosts.items())
+    ]
+    lines += [f"WORLD FILE UNUSABLE {f}: {why}" for f, why in snapshot.errors.items()]
+    _emit(args, data, "\n".join(lines))
+    return OK
+
+
+COMMANDS = {
+    "observe": cmd_observe,
+    "plan": cmd_plan,
+    "list": cmd_list,
+    "pending": cmd_list,
+    "show": cmd_show,
+    "approve": cmd_approve,
+    "reject": cmd_reject,
+    "execute": cmd_execute,
+    "status": cmd_status,
+}

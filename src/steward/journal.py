@@ -1,0 +1,77 @@
+"""journal.jsonl: the append-only audit log. One JSON object per line, one line per transition."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("steward")
+
+WARNING_EVENTS = {"cycle_skipped", "action_quarantined", "action_failed", "action_interrupted", "action_not_fixed"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isotime(when: datetime | None = None) -> str:
+    return (when or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, type_: str, **fields: Any) -> dict[str, Any]:
+        event = {"type": type_, "at": isotime(), **fields}
+        line = (json.dumps(event, sort_keys=True, default=str) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND + a single write(): concurrent writers never interleave within a line.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        level = logging.WARNING if type_ in WARNING_EVENTS else logging.INFO
+        log.log(level, "%s %s", type_, _describe(fields))
+        return event
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Every complete event; a torn last line (crash mid-write) is skipped."""
+        try:
+            fh = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            for raw in fh:
+                try:
+                    yield json.loads(raw)
+                except ValueError:
+                    continue
+
+    def has(self, type_: str, action: str) -> bool:
+        needle = action.encode()
+        try:
+            with self.path.open("rb") as fh:
+                for raw in fh:
+                    if needle in raw:
+                        try:
+                            ev = json.loads(raw)
+                        except ValueError:
+                            continue
+                        if ev.get("type") == type_ and ev.get("action") == action:
+                            return True
+        except FileNotFoundError:
+            pass
+        return False
+
+
+def _describe(fields: dict[str, Any]) -> str:
+    keys = ("action", "key", "host", "reason", "via", "errors")
+    return " ".join(f"{k}={fields[k]}" for k in keys if k in fields)

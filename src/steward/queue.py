@@ -1,0 +1,162 @@
+"""The action queue: playbook files moving between folders under actions/.
+
+Every transition is an atomic rename plus a journal event; nothing is ever deleted.
+`mv pending/X.yml approved/` by hand and `ActionQueue.approve` are the same move.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from steward.journal import Journal, isotime
+from steward.ledger import Ledger
+from steward.paths import OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
+from steward.store.atomic import atomic_move, atomic_write_json, atomic_write_text
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
+
+
+class QueueError(Exception):
+    """A queue operation that cannot be done; the message says why."""
+
+
+class BadActionId(QueueError):
+    pass
+
+
+class ActionNotFound(QueueError):
+    pass
+
+
+def check_id(action_id: str) -> str:
+    if not ID_RE.match(action_id) or ".." in action_id:
+        raise BadActionId(f"{action_id!r} is not an action id")
+    return action_id
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    id: str
+    folder: str
+    path: str
+    key: str | None
+    host: str | None
+    summary: str | None
+    created_at: str | None
+    expires_at: str | None
+    signed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ActionQueue:
+    def __init__(self, paths: StatePaths, journal: Journal) -> None:
+        self.paths = paths.ensure()
+        self.journal = journal
+        self.ledger = Ledger(paths)
+
+    # -- reading --------------------------------------------------------------------
+    def path(self, folder: str, action_id: str) -> Path:
+        return self.paths.folder(folder) / f"{check_id(action_id)}.yml"
+
+    def ids(self, folder: str) -> list[str]:
+        out = []
+        for p in sorted(self.paths.folder(folder).iterdir()):
+            if p.suffix == ".yml" and not p.name.startswith("."):
+                out.append(p.stem)
+        return out
+
+    def find(self, action_id: str) -> tuple[str, Path]:
+        check_id(action_id)
+        for folder in QUEUE_FOLDERS:
+            p = self.path(folder, action_id)
+            if p.exists() or p.is_symlink():
+                return folder, p
+        raise ActionNotFound(f"no action {action_id!r} in any queue folder")
+
+    def info(self, folder: str, action_id: str) -> ActionInfo:
+        entry = self.ledger.entry(action_id) or {}
+        return ActionInfo(
+            id=action_id,
+            folder=folder,
+            path=str(self.paths.folder(folder) / f"{action_id}.yml"),
+            key=entry.get("key"),
+            host=entry.get("host"),
+            summary=entry.get("summary"),
+            created_at=entry.get("created_at"),
+            expires_at=entry.get("expires_at"),
+            signed=bool(entry),
+        )
+
+    def list(self, folders: tuple[str, ...] = QUEUE_FOLDERS) -> list[ActionInfo]:
+        out: list[ActionInfo] = []
+        for folder in folders:
+            for action_id in self.ids(folder):
+                if ID_RE.match(action_id):
+                    out.append(self.info(folder, action_id))
+        return out
+
+    def open_keys(self) -> set[str]:
+        """Drift keys with an action in pending/, approved/ or running/: at most one each."""
+        return {i.key for i in self.list(OPEN_FOLDERS) if i.key}
+
+    def result(self, folder: str, action_id: str) -> Path:
+        return self.paths.folder(folder) / f"{action_id}.result.json"
+
+    # -- writing --------------------------------------------------------------------
+    def write_pending(self, action_id: str, text: str, meta: dict[str, Any]) -> Path:
+        """Sign, then publish: the ledger entry exists before the file appears in pending/."""
+        check_id(action_id)
+        content = text.encode()
+        self.ledger.record(action_id, content, meta)
+        path = atomic_write_text(self.path("pending", action_id), text)
+        self.journal.append(
+            "action_pending", action=action_id, key=meta.get("key"), host=meta.get("host"), summary=meta.get("summary")
+        )
+        return path
+
+    def move(
+        self, action_id: str, src: str, dst: str, event: str, result: dict[str, Any] | None = None, **fields: Any
+    ) -> Path:
+        """Atomic rename src/ID.yml -> dst/ID.yml, optional result file, one journal event."""
+        source = self.path(src, action_id)
+        target = self.path(dst, action_id)
+        try:
+            atomic_move(source, target)
+        except FileNotFoundError:
+            raise ActionNotFound(f"{action_id} is no longer in {src}/ (moved by someone else?)") from None
+        except FileExistsError:
+            raise QueueError(f"{target} already exists; refusing to overwrite it") from None
+        if result is not None:
+            atomic_write_json(self.result(dst, action_id), {"id": action_id, "folder": dst, "at": isotime(), **result})
+        entry = self.ledger.entry(action_id) or {}
+        self.journal.append(
+            event, action=action_id, key=entry.get("key"), host=entry.get("host"), src=src, dst=dst, **fields
+        )
+        return target
+
+    def approve(self, action_id: str, via: str = "cli") -> Path:
+        folder, _ = self.find(action_id)
+        if folder != "pending":
+            raise QueueError(f"{action_id} is in {folder}/, only a pending action can be approved")
+        return self.move(action_id, "pending", "approved", "action_approved", via=via)
+
+    def reject(self, action_id: str, reason: str, via: str = "cli") -> Path:
+        if not reason.strip():
+            raise QueueError("a rejection needs a reason")
+        folder, _ = self.find(action_id)
+        if folder not in ("pending", "approved"):
+            raise QueueError(f"{action_id} is in {folder}/, only a pending or approved action can be rejected")
+        return self.move(
+            action_id,
+            folder,
+            "rejected",
+            "action_rejected",
+            result={"status": "rejected", "reason": reason, "via": via},
+            reason=reason,
+            via=via,
+        )

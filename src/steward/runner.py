@@ -1,0 +1,87 @@
+"""Every ansible run Steward starts goes through ansible_runner, with an event handler.
+
+Artifacts stay in the run's private data dir; stdout is never parsed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from steward.config import Settings
+
+
+@dataclass
+class RunOutcome:
+    status: str  # successful | failed | timeout | canceled
+    rc: int
+    private_data_dir: str
+    hosts: dict[str, dict[str, int]] = field(default_factory=dict)  # ok/changed/failures/unreachable per host
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # one per task result
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+def run_playbook(
+    settings: Settings,
+    playbook: Path,
+    private_data_dir: Path,
+    limit: str | None = None,
+    extravars: dict[str, Any] | None = None,
+    rotate_artifacts: int = 0,
+) -> RunOutcome:
+    tasks: list[dict[str, Any]] = []
+    stats: dict[str, dict[str, int]] = {}
+
+    def on_event(event: dict[str, Any]) -> bool:
+        kind = RESULT_EVENTS.get(event.get("event", ""))
+        data = event.get("event_data", {})
+        if kind:
+            res = data.get("res", {}) if isinstance(data.get("res"), dict) else {}
+            tasks.append(
+                {
+                    "host": data.get("host"),
+                    "task": data.get("task"),
+                    "result": kind,
+                    "changed": bool(res.get("changed")),
+                    "msg": res.get("msg"),
+                }
+            )
+        elif event.get("event") == "playbook_on_stats":
+            for counter in ("ok", "changed", "failures", "unreachable", "skipped"):
+                for host, n in (data.get(counter) or {}).items():
+                    stats.setdefault(host, {})[counter] = n
+        return True
+
+    private_data_dir.mkdir(parents=True, exist_ok=True)
+    result = ansible_runner.run(
+        private_data_dir=str(private_data_dir),
+        project_dir=str(settings.project_dir),
+        playbook=str(playbook),
+        inventory=str(settings.inventory),
+        limit=limit,
+        extravars=extravars or {},
+        envvars=settings.ansible_env,
+        event_handler=on_event,
+        quiet=True,
+        rotate_artifacts=rotate_artifacts,
+    )
+    return RunOutcome(
+        status=result.status, rc=result.rc, private_data_dir=str(private_data_dir), hosts=stats, tasks=tasks
+    )

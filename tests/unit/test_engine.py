@@ -1,0 +1,149 @@
+"""Plan cycles: confirmation, dedup, skip on unusable world, bad inventory, pending playbooks."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+import yaml
+
+from helpers import Clock, container, journal_types, make_settings, service, write_inventory, write_world
+from steward.desired import DesiredStateError
+from steward.engine import Engine
+from steward.queue import ActionQueue
+from steward.journal import Journal
+
+
+@pytest.fixture
+def lab(tmp_path):
+    settings = make_settings(tmp_path, {"piha": [service("mqtt"), service("homeauto")],
+                                        "saturn": [service("web"), service("worker")]})
+    return settings, Engine(settings), Clock()
+
+
+def observe(settings, clock, piha=("running", "running"), saturn=("running", "running"), **kw):
+    t = clock.tick()
+    write_world(settings, "piha", [container("mqtt", state=piha[0]), container("homeauto", state=piha[1])],
+                observed_at=t, **kw)
+    write_world(settings, "saturn", [container("web", state=saturn[0]), container("worker", state=saturn[1])],
+                observed_at=t)
+
+
+def pending(settings):
+    return sorted(p.name for p in (settings.paths.actions / "pending").iterdir())
+
+
+def test_drift_needs_two_consecutive_observations_and_yields_one_action(lab) -> None:
+    settings, engine, clock = lab
+    observe(settings, clock)
+    assert engine.plan().new_actions == []
+    observe(settings, clock, piha=("exited", "running"))
+    first = engine.plan()
+    assert first.new_actions == [] and [d["key"] for d in first.drifts] == ["piha/docker/mqtt/not_running"]
+    assert engine.plan().new_actions == []  # same observation planned twice does not count twice
+    observe(settings, clock, piha=("exited", "running"))
+    second = engine.plan()
+    assert len(second.new_actions) == 1 and pending(settings) == [f"{second.new_actions[0]}.yml"]
+    observe(settings, clock, piha=("exited", "running"))
+    assert engine.plan().new_actions == []  # one open action per drift key
+    assert len(pending(settings)) == 1
+    types = journal_types(settings)
+    assert types.count("drift_detected") == 1 and types.count("action_pending") == 1
+
+
+def test_interrupted_streak_starts_over(lab) -> None:
+    settings, engine, clock = lab
+    observe(settings, clock, piha=("exited", "running"))
+    engine.plan()
+    observe(settings, clock)
+    engine.plan()
+    observe(settings, clock, piha=("exited", "running"))
+    assert engine.plan().new_actions == []
+    assert "drift_resolved" in journal_types(settings)
+
+
+def test_unusable_world_file_skips_cycle_keeps_last_good_and_writes_nothing(lab, caplog) -> None:
+    settings, engine, clock = lab
+    observe(settings, clock, piha=("exited", "exited"))
+    engine.plan()
+    memory_before = settings.paths.memory.read_bytes()
+    last_good_before = json.loads(settings.paths.last_good.read_text())
+    # the seed's outage: a half-written file, mid-cycle
+    world = settings.paths.world / "piha.json"
+    world.write_bytes(world.read_bytes()[:50])
+    report = engine.plan()
+    assert report.skipped and report.new_actions == []
+    assert pending(settings) == []
+    assert settings.paths.memory.read_bytes() == memory_before
+    assert json.loads(settings.paths.last_good.read_text()) == last_good_before
+    assert "cycle_skipped" in journal_types(settings)
+    assert any(r.levelname == "WARNING" and "cycle_skipped" in r.getMessage() for r in caplog.records)
+    # an empty file is no different: never read as "nothing is running"
+    world.write_bytes(b"")
+    assert engine.plan().skipped and pending(settings) == []
+    # once the file is whole again the streak continues where it was
+    observe(settings, clock, piha=("exited", "exited"))
+    assert len(engine.plan().new_actions) == 2
+
+
+def test_unreachable_host_gives_one_notice_and_no_action(lab) -> None:
+    settings, engine, clock = lab
+    for _ in range(3):
+        t = clock.tick()
+        write_world(settings, "piha", None, observed_at=t, reachable=False)
+        write_world(settings, "saturn", [container("web"), container("worker")], observed_at=t)
+        report = engine.plan()
+        assert report.new_actions == []
+    assert [d["key"] for d in report.drifts] == ["piha/host/-/unreachable"]
+    assert journal_types(settings).count("notice") == 1
+
+
+def test_malformed_inventory_names_host_and_variable_and_writes_no_action(tmp_path, lab) -> None:
+    settings, engine, clock = lab
+    write_inventory(settings.inventory, {"piha": [service("mqtt", state="runing")], "saturn": "web"})
+    observe(settings, clock, piha=("exited", "exited"))
+    observe(settings, clock, piha=("exited", "exited"))
+    with pytest.raises(DesiredStateError) as err:
+        engine.plan()
+    text = str(err.value)
+    assert "host 'piha': steward_services[0] (mqtt).state" in text and "runing" in text
+    assert "host 'saturn': steward_services: must be a list" in text
+    assert pending(settings) == []
+
+
+def test_pending_playbook_is_signed_readable_and_carries_metadata(lab) -> None:
+    settings, engine, clock = lab
+    for _ in range(2):
+        observe(settings, clock, piha=("running", "exited"))
+        report = engine.plan()
+    (action_id,) = report.new_actions
+    path = settings.paths.actions / "pending" / f"{action_id}.yml"
+    text = path.read_text()
+    assert "# What drifted : container homeauto is exited" in text
+    assert f"steward approve {action_id}" in text and "mv " in text
+    (play,) = yaml.safe_load(text)
+    meta = play["vars"]["steward_action"]
+    assert meta["id"] == action_id and meta["key"] == "piha/docker/homeauto/not_running"
+    assert meta["evidence"]["observations"] == 2
+    task = play["tasks"][0]["community.docker.docker_container"]
+    assert task["name"] == "homeauto" and task["state"] == "started" and task["network_mode"] == "none"
+    assert play["hosts"] == "piha"
+    queue = ActionQueue(settings.paths, Journal(settings.paths.journal))
+    assert queue.ledger.verify(action_id, path.read_bytes()) is None
+    assert stat.S_IMODE(settings.paths.hmac_key.stat().st_mode) == 0o600
+
+
+def test_pending_action_expires_when_drift_resolves_twice(lab) -> None:
+    settings, engine, clock = lab
+    for _ in range(2):
+        observe(settings, clock, saturn=("exited", "running"))
+        engine.plan()
+    assert len(pending(settings)) == 1
+    observe(settings, clock)
+    assert engine.plan().expired == []
+    observe(settings, clock)
+    (expired,) = engine.plan().expired
+    result = json.loads((settings.paths.actions / "expired" / f"{expired}.result.json").read_text())
+    assert "drift resolved" in result["reason"]
+    assert pending(settings) == []
