@@ -1,0 +1,157 @@
+"""Queue moves and the executor's refusals (nothing here runs a playbook)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from helpers import Clock, container, journal_types, make_settings, service, write_world
+from steward.engine import Engine
+from steward.executor import Executor
+from steward.journal import Journal
+from steward.queue import ActionQueue, BadActionId, QueueError
+
+
+@pytest.fixture
+def planned(tmp_path):
+    """Two observations of a stopped container: one signed pending action."""
+    settings = make_settings(tmp_path, {"piha": [service("mqtt"), service("homeauto")]})
+    clock = Clock()
+    for _ in range(2):
+        write_world(settings, "piha", [container("mqtt", state="exited"), container("homeauto")],
+                    observed_at=clock.tick())
+        report = Engine(settings).plan()
+    (action_id,) = report.new_actions
+    queue = ActionQueue(settings.paths, Journal(settings.paths.journal))
+    return settings, queue, action_id, clock
+
+
+def folder_of(settings, action_id):
+    return [f.name for f in settings.paths.actions.iterdir() if (f / f"{action_id}.yml").exists()]
+
+
+def test_approve_and_reject_are_journaled_moves(planned) -> None:
+    settings, queue, action_id, _ = planned
+    queue.approve(action_id)
+    assert folder_of(settings, action_id) == ["approved"]
+    with pytest.raises(QueueError, match="only a pending action"):
+        queue.approve(action_id)
+    with pytest.raises(QueueError, match="needs a reason"):
+        queue.reject(action_id, " ")
+    queue.reject(action_id, "not tonight")
+    assert folder_of(settings, action_id) == ["rejected"]
+    result = json.loads((settings.paths.actions / "rejected" / f"{action_id}.result.json").read_text())
+    assert result["reason"] == "not tonight"
+    assert journal_types(settings)[-2:] == ["action_approved", "action_rejected"]
+
+
+@pytest.mark.parametrize("bad", ["../etc/passwd", "..", "a/b", "", ".hidden", "x" * 300])
+def test_action_ids_cannot_leave_the_queue(planned, bad) -> None:
+    _, queue, _, _ = planned
+    with pytest.raises(BadActionId):
+        queue.approve(bad)
+
+
+def _run(settings):
+    return Executor(settings).run_once()
+
+
+def test_hand_written_playbook_is_quarantined_and_never_run(planned) -> None:
+    settings, _, _, _ = planned
+    approved = settings.paths.actions / "approved"
+    (approved / "20990101T000000Z-piha-evil.yml").write_text(
+        "- hosts: all\n  tasks:\n    - ansible.builtin.command: touch /tmp/steward-pwned\n")
+    report = _run(settings)
+    assert report.quarantined == ["20990101T000000Z-piha-evil"] and report.ran == []
+    assert (settings.paths.actions / "quarantine" / "20990101T000000Z-piha-evil.yml").exists()
+    reason = json.loads((settings.paths.actions / "quarantine" / "20990101T000000Z-piha-evil.result.json").read_text())
+    assert "no ledger entry" in reason["reason"]
+    assert not (settings.paths.runs / "20990101T000000Z-piha-evil").exists()
+
+
+def test_edited_playbook_is_quarantined(planned) -> None:
+    settings, queue, action_id, _ = planned
+    queue.approve(action_id)
+    path = settings.paths.actions / "approved" / f"{action_id}.yml"
+    path.write_text(path.read_text().replace("state: started", "state: absent"))
+    report = _run(settings)
+    assert report.quarantined == [action_id] and report.ran == []
+    assert folder_of(settings, action_id) == ["quarantine"]
+    assert "action_quarantined" in journal_types(settings)
+
+
+def test_renamed_playbook_is_quarantined(planned) -> None:
+    settings, _, action_id, _ = planned
+    src = settings.paths.actions / "pending" / f"{action_id}.yml"
+    os.rename(src, settings.paths.actions / "approved" / "20990101T000000Z-piha-mqtt-renamed.yml")
+    assert _run(settings).quarantined == ["20990101T000000Z-piha-mqtt-renamed"]
+
+
+def test_symlink_and_odd_files_in_approved_are_quarantined_target_untouched(planned, tmp_path) -> None:
+    settings, _, _, _ = planned
+    outside = tmp_path / "outside.yml"
+    outside.write_text("precious\n")
+    approved = settings.paths.actions / "approved"
+    (approved / "link.yml").symlink_to(outside)
+    (approved / "notes.txt").write_text("hi")
+    report = _run(settings)
+    assert sorted(report.quarantined) == ["link.yml", "notes.txt"]
+    assert outside.read_text() == "precious\n"
+    assert sorted(p.name for p in approved.iterdir()) == []
+    assert any(p.is_symlink() for p in (settings.paths.actions / "quarantine").iterdir())
+
+
+def test_replayed_action_is_quarantined(planned) -> None:
+    settings, queue, action_id, _ = planned
+    queue.reject(action_id, "no")
+    text = (settings.paths.actions / "rejected" / f"{action_id}.yml").read_bytes()
+    (settings.paths.actions / "approved" / f"{action_id}.yml").write_bytes(text)
+    report = _run(settings)
+    assert report.quarantined == [action_id]
+    assert "replay" in json.loads((settings.paths.actions / "quarantine" / f"{action_id}.result.json").read_text())[
+        "reason"]
+    assert (settings.paths.actions / "rejected" / f"{action_id}.yml").exists()  # the original is untouched
+
+
+def test_stale_plan_is_expired_not_run(planned) -> None:
+    settings, queue, action_id, clock = planned
+    queue.approve(action_id)
+    write_world(settings, "piha", [container("mqtt"), container("homeauto")], observed_at=clock.tick())
+    report = _run(settings)
+    assert report.expired == [action_id] and report.ran == []
+    result = json.loads((settings.paths.actions / "expired" / f"{action_id}.result.json").read_text())
+    assert "no longer holds" in result["reason"]
+
+
+def test_unusable_world_means_the_executor_runs_nothing(planned) -> None:
+    settings, queue, action_id, _ = planned
+    queue.approve(action_id)
+    (settings.paths.world / "piha.json").write_text('{"schema": 1, "host": "pi')
+    report = _run(settings)
+    assert report.skipped_reason and report.ran == []
+    assert folder_of(settings, action_id) == ["approved"]
+
+
+def test_leftover_in_running_becomes_failed_interrupted_and_is_not_rerun(planned) -> None:
+    settings, queue, action_id, _ = planned
+    os.rename(settings.paths.actions / "pending" / f"{action_id}.yml",
+              settings.paths.actions / "running" / f"{action_id}.yml")
+    report = _run(settings)
+    assert report.interrupted == [action_id] and report.ran == []
+    result = json.loads((settings.paths.actions / "failed" / f"{action_id}.result.json").read_text())
+    assert result["status"] == "interrupted"
+    assert "action_interrupted" in journal_types(settings)
+
+
+def test_running_action_held_by_a_live_executor_is_not_recovered(planned) -> None:
+    settings, _, action_id, _ = planned
+    os.rename(settings.paths.actions / "pending" / f"{action_id}.yml",
+              settings.paths.actions / "running" / f"{action_id}.yml")
+    owner = Executor(settings)
+    with owner._lock(action_id) as mine:  # what a live executor holds while it runs the action
+        assert mine
+        assert Executor(settings).recover() == []
+        assert folder_of(settings, action_id) == ["running"]
+    assert Executor(settings).recover() == [action_id]
