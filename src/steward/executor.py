@@ -145,9 +145,12 @@ class Executor:
             if not mine:
                 return
             try:
-                self.queue.move(action_id, "approved", "running", "action_claimed", pid=os.getpid())
+                self.queue.move(action_id, "approved", "running", None)
             except QueueError:
                 return  # another executor claimed it first
+            if not self.journal.has("action_approved", action_id):
+                self.journal.append("action_approved", action=action_id, via="file move (seen by the executor)")
+            self.journal.append("action_claimed", action=action_id, src="approved", dst="running", pid=os.getpid())
             self._run_claimed(action_id, desired, snapshot, report)
 
     def _refusal(self, action_id: str, content: bytes) -> str | None:
@@ -174,8 +177,6 @@ class Executor:
             )
             report.quarantined.append(action_id)
             return
-        if not self.journal.has("action_approved", action_id):
-            self.journal.append("action_approved", action=action_id, via="file move (seen by the executor)")
         meta = self.queue.ledger.entry(action_id) or {}
         stale = self._stale_reason(meta, desired, snapshot, utcnow())
         if stale:

@@ -120,7 +120,7 @@ class ActionQueue:
         return path
 
     def move(
-        self, action_id: str, src: str, dst: str, event: str, result: dict[str, Any] | None = None, **fields: Any
+        self, action_id: str, src: str, dst: str, event: str | None, result: dict[str, Any] | None = None, **fields: Any
     ) -> Path:
         """Atomic rename src/ID.yml -> dst/ID.yml, optional result file, one journal event."""
         source = self.path(src, action_id)
@@ -133,6 +133,8 @@ class ActionQueue:
             raise QueueError(f"{target} already exists; refusing to overwrite it") from None
         if result is not None:
             atomic_write_json(self.result(dst, action_id), {"id": action_id, "folder": dst, "at": isotime(), **result})
+        if event is None:
+            return target
         entry = self.ledger.entry(action_id) or {}
         self.journal.append(
             event, action=action_id, key=entry.get("key"), host=entry.get("host"), src=src, dst=dst, **fields

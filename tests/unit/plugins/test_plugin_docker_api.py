@@ -168,13 +168,6 @@ def test_engine_that_never_answers_times_out_as_engine_unreachable(sockdir: Path
         hung.close()
 
 
-def test_regular_file_instead_of_socket_is_engine_unreachable(sockdir: Path) -> None:
-    path = sockdir / "not-a-socket"
-    path.write_text("")
-    with pytest.raises(api.EngineUnreachable, match="cannot talk"):
-        api.list_containers(f"unix://{path}", timeout=2)
-
-
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EPERM])
 def test_access_errors_map_to_permission_denied(code: int) -> None:
     exc = api._translate_os_error(PermissionError(code, os.strerror(code)), "/run/docker.sock")
@@ -199,7 +192,7 @@ else:
 def test_socket_the_user_may_not_open_is_permission_denied(engine: FakeEngine, sockdir: Path) -> None:
     """A real EACCES: the socket is root's 0600 (like /var/run/docker.sock without the docker group)."""
     engine.route("/containers/json?all=1", 200, [])
-    collections = str(Path(api.__file__).resolve().parents[5] / "collections")
+    collections = str(Path(__file__).resolve().parents[3] / "collections")
     if os.geteuid() == 0:
         # root ignores file modes: ask as nobody instead (the same check a docker-less user hits).
         os.chmod(sockdir, 0o755)
@@ -210,14 +203,20 @@ def test_socket_the_user_may_not_open_is_permission_denied(engine: FakeEngine, s
             os.setgid(nobody)
             os.setuid(nobody)
 
-        probe = subprocess.run(
-            [sys.executable, "-c", PROBE, collections, engine.docker_host],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            preexec_fn=demote,
-            check=False,
-        )
+        # The node side is stdlib only: any python3 nobody may run will do (the venv's
+        # interpreter may live under root's 0700 home).
+        python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+        try:
+            probe = subprocess.run(
+                [python, "-c", PROBE, collections, engine.docker_host],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                preexec_fn=demote,
+                check=False,
+            )
+        except PermissionError as exc:
+            pytest.skip(f"nobody may not run {python}: {exc}")
         if probe.returncode != 0:
             pytest.skip(f"cannot run python as nobody here: {probe.stderr.strip()[-300:]}")
         assert probe.stdout.strip() == "PermissionDenied"
