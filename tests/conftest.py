@@ -37,13 +37,26 @@ def _env() -> dict[str, str]:
 
 def deploy_lab() -> None:
     """Apply the lab's desired state (every container back to how the inventory says)."""
-    subprocess.run(["ansible-playbook", "-i", str(LAB_INVENTORY), str(ROOT / "playbooks" / "deploy.yml")],
-                   cwd=ROOT, env=_env(), check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        ["ansible-playbook", "-i", str(LAB_INVENTORY), str(ROOT / "playbooks" / "deploy.yml")],
+        cwd=ROOT,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def lab_docker(host: str, *args: str) -> str:
-    out = subprocess.run([str(ROOT / "lab" / "docker.sh"), host, *args], cwd=ROOT, env=_env(), check=True,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(ROOT / "lab" / "docker.sh"), host, *args],
+        cwd=ROOT,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return out.stdout.strip()
 
 

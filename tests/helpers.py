@@ -38,21 +38,47 @@ def iso(when: datetime) -> str:
 
 
 def container(name: str, state: str = "running", image: str = IMAGE, **kw: Any) -> dict[str, Any]:
-    return {"name": name, "id": name[:12].ljust(12, "0"), "state": state, "image": image, "image_id": "sha256:x",
-            "health": None, "restart_count": 0, "started_at": None, "exit_code": 0 if state == "running" else 137,
-            "compose_project": None, **kw}
+    return {
+        "name": name,
+        "id": name[:12].ljust(12, "0"),
+        "state": state,
+        "image": image,
+        "image_id": "sha256:x",
+        "health": None,
+        "restart_count": 0,
+        "started_at": None,
+        "exit_code": 0 if state == "running" else 137,
+        "compose_project": None,
+        **kw,
+    }
 
 
-def world_doc(host: str, containers: list[dict[str, Any]] | None, observed_at: datetime | None = None,
-              reachable: bool = True, docker_status: str = "ok", cycle: str | None = None) -> dict[str, Any]:
+def world_doc(
+    host: str,
+    containers: list[dict[str, Any]] | None,
+    observed_at: datetime | None = None,
+    reachable: bool = True,
+    docker_status: str = "ok",
+    cycle: str | None = None,
+) -> dict[str, Any]:
     observed_at = observed_at or datetime.now(UTC)
     checks: dict[str, Any] = {}
     if reachable:
-        checks["docker"] = {"status": docker_status, "error": None if docker_status == "ok" else "boom",
-                            "docker_host": "unix:///x.sock",
-                            "containers": containers if docker_status == "ok" else None}
-    return {"schema": 1, "host": host, "observed_at": iso(observed_at), "cycle": cycle or iso(observed_at),
-            "reachable": reachable, "error": None if reachable else "ssh: connect timed out", "checks": checks}
+        checks["docker"] = {
+            "status": docker_status,
+            "error": None if docker_status == "ok" else "boom",
+            "docker_host": "unix:///x.sock",
+            "containers": containers if docker_status == "ok" else None,
+        }
+    return {
+        "schema": 1,
+        "host": host,
+        "observed_at": iso(observed_at),
+        "cycle": cycle or iso(observed_at),
+        "reachable": reachable,
+        "error": None if reachable else "ssh: connect timed out",
+        "checks": checks,
+    }
 
 
 def write_world(settings: Settings, host: str, containers: list[dict[str, Any]] | None, **kw: Any) -> Path:

@@ -114,7 +114,9 @@ def parse_services(host: str, value: Any) -> tuple[tuple[Service, ...], list[tup
             problems.append((host, f"{where}.state", f"must be one of {', '.join(SERVICE_STATES)}, got {state!r}"))
         image = item.get("image")
         if state != "absent" and (not isinstance(image, str) or not image):
-            problems.append((host, f"{where}.image", f"must be a non-empty string (required unless state is absent), got {image!r}"))
+            problems.append(
+                (host, f"{where}.image", f"must be a non-empty string (required unless state is absent), got {image!r}")
+            )
         command = item.get("command")
         if command is not None and not (
             isinstance(command, str) or (isinstance(command, list) and all(isinstance(c, str) for c in command))

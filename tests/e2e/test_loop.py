@@ -6,8 +6,8 @@ import json
 import os
 
 import pytest
-
 from conftest import lab_docker
+
 from steward.cli import main
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -41,8 +41,10 @@ def test_stopped_container_becomes_one_approved_verified_action(lab, capsys) -> 
     action_id = listed[0]["id"]
 
     # approve the way an operator does at 3 a.m.: move the file
-    os.rename(settings.paths.actions / "pending" / f"{action_id}.yml",
-              settings.paths.actions / "approved" / f"{action_id}.yml")
+    os.rename(
+        settings.paths.actions / "pending" / f"{action_id}.yml",
+        settings.paths.actions / "approved" / f"{action_id}.yml",
+    )
     report = cli_json(capsys, "execute", "--once")
     assert report["succeeded"] == [action_id], report
     result = json.loads((settings.paths.actions / "done" / f"{action_id}.result.json").read_text())
@@ -54,14 +56,22 @@ def test_stopped_container_becomes_one_approved_verified_action(lab, capsys) -> 
     after = cli_json(capsys, "observe")
     assert after["plan"]["drifts"] == [] and after["plan"]["new_actions"] == []
     types = [(e["type"], e.get("action")) for e in journal(settings) if e.get("action") == action_id]
-    assert [t for t, _ in types] == ["action_pending", "action_approved", "action_claimed", "action_running",
-                                     "action_succeeded", "action_verified"]
+    assert [t for t, _ in types] == [
+        "action_pending",
+        "action_approved",
+        "action_claimed",
+        "action_running",
+        "action_succeeded",
+        "action_verified",
+    ]
     keys = [(e["type"], e.get("key")) for e in journal(settings) if e["type"].startswith("drift_")]
-    assert keys == [("drift_detected", "piha/docker/mqtt/not_running"), ("drift_resolved", "piha/docker/mqtt/not_running")]
+    assert keys == [
+        ("drift_detected", "piha/docker/mqtt/not_running"),
+        ("drift_resolved", "piha/docker/mqtt/not_running"),
+    ]
 
 
 def test_two_stopped_containers_give_one_action_each_and_no_duplicates(lab, capsys) -> None:
-    settings = lab
     for name in ("mqtt", "homeauto"):
         lab_docker("piha", "stop", "-t", "1", name)
     cli_json(capsys, "observe")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from helpers import container, world_doc
+
 from steward.desired import HostDesired, Service
 from steward.drift import compute_drift
 
@@ -72,6 +72,7 @@ def test_fingerprint_is_stable_across_observations_and_changes_with_evidence() -
     host = desired(Service("mqtt", IMG))
     a = compute_drift(host, world_doc("piha", [container("mqtt", state="exited")], observed_at=NOW), NOW, 900)[0]
     b = compute_drift(host, world_doc("piha", [container("mqtt", state="exited")], observed_at=NOW), NOW, 900)[0]
-    c = compute_drift(host, world_doc("piha", [container("mqtt", state="exited", exit_code=1)], observed_at=NOW),
-                      NOW, 900)[0]
+    c = compute_drift(
+        host, world_doc("piha", [container("mqtt", state="exited", exit_code=1)], observed_at=NOW), NOW, 900
+    )[0]
     assert a.fingerprint == b.fingerprint != c.fingerprint

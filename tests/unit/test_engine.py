@@ -7,27 +7,30 @@ import stat
 
 import pytest
 import yaml
-
 from helpers import Clock, container, journal_types, make_settings, service, write_inventory, write_world
+
 from steward.desired import DesiredStateError
 from steward.engine import Engine
-from steward.queue import ActionQueue
 from steward.journal import Journal
+from steward.queue import ActionQueue
 
 
 @pytest.fixture
 def lab(tmp_path):
-    settings = make_settings(tmp_path, {"piha": [service("mqtt"), service("homeauto")],
-                                        "saturn": [service("web"), service("worker")]})
+    settings = make_settings(
+        tmp_path, {"piha": [service("mqtt"), service("homeauto")], "saturn": [service("web"), service("worker")]}
+    )
     return settings, Engine(settings), Clock()
 
 
 def observe(settings, clock, piha=("running", "running"), saturn=("running", "running"), **kw):
     t = clock.tick()
-    write_world(settings, "piha", [container("mqtt", state=piha[0]), container("homeauto", state=piha[1])],
-                observed_at=t, **kw)
-    write_world(settings, "saturn", [container("web", state=saturn[0]), container("worker", state=saturn[1])],
-                observed_at=t)
+    write_world(
+        settings, "piha", [container("mqtt", state=piha[0]), container("homeauto", state=piha[1])], observed_at=t, **kw
+    )
+    write_world(
+        settings, "saturn", [container("web", state=saturn[0]), container("worker", state=saturn[1])], observed_at=t
+    )
 
 
 def pending(settings):

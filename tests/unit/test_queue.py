@@ -6,8 +6,8 @@ import json
 import os
 
 import pytest
-
 from helpers import Clock, container, journal_types, make_settings, service, write_world
+
 from steward.engine import Engine
 from steward.executor import Executor
 from steward.journal import Journal
@@ -20,8 +20,9 @@ def planned(tmp_path):
     settings = make_settings(tmp_path, {"piha": [service("mqtt"), service("homeauto")]})
     clock = Clock()
     for _ in range(2):
-        write_world(settings, "piha", [container("mqtt", state="exited"), container("homeauto")],
-                    observed_at=clock.tick())
+        write_world(
+            settings, "piha", [container("mqtt", state="exited"), container("homeauto")], observed_at=clock.tick()
+        )
         report = Engine(settings).plan()
     (action_id,) = report.new_actions
     queue = ActionQueue(settings.paths, Journal(settings.paths.journal))
@@ -62,7 +63,8 @@ def test_hand_written_playbook_is_quarantined_and_never_run(planned) -> None:
     settings, _, _, _ = planned
     approved = settings.paths.actions / "approved"
     (approved / "20990101T000000Z-piha-evil.yml").write_text(
-        "- hosts: all\n  tasks:\n    - ansible.builtin.command: touch /tmp/steward-pwned\n")
+        "- hosts: all\n  tasks:\n    - ansible.builtin.command: touch /tmp/steward-pwned\n"
+    )
     report = _run(settings)
     assert report.quarantined == ["20990101T000000Z-piha-evil"] and report.ran == []
     assert (settings.paths.actions / "quarantine" / "20990101T000000Z-piha-evil.yml").exists()
@@ -110,8 +112,10 @@ def test_replayed_action_is_quarantined(planned) -> None:
     (settings.paths.actions / "approved" / f"{action_id}.yml").write_bytes(text)
     report = _run(settings)
     assert report.quarantined == [action_id]
-    assert "replay" in json.loads((settings.paths.actions / "quarantine" / f"{action_id}.result.json").read_text())[
-        "reason"]
+    assert (
+        "replay"
+        in json.loads((settings.paths.actions / "quarantine" / f"{action_id}.result.json").read_text())["reason"]
+    )
     assert (settings.paths.actions / "rejected" / f"{action_id}.yml").exists()  # the original is untouched
 
 
@@ -136,8 +140,9 @@ def test_unusable_world_means_the_executor_runs_nothing(planned) -> None:
 
 def test_leftover_in_running_becomes_failed_interrupted_and_is_not_rerun(planned) -> None:
     settings, queue, action_id, _ = planned
-    os.rename(settings.paths.actions / "pending" / f"{action_id}.yml",
-              settings.paths.actions / "running" / f"{action_id}.yml")
+    os.rename(
+        settings.paths.actions / "pending" / f"{action_id}.yml", settings.paths.actions / "running" / f"{action_id}.yml"
+    )
     report = _run(settings)
     assert report.interrupted == [action_id] and report.ran == []
     result = json.loads((settings.paths.actions / "failed" / f"{action_id}.result.json").read_text())
@@ -147,8 +152,9 @@ def test_leftover_in_running_becomes_failed_interrupted_and_is_not_rerun(planned
 
 def test_running_action_held_by_a_live_executor_is_not_recovered(planned) -> None:
     settings, _, action_id, _ = planned
-    os.rename(settings.paths.actions / "pending" / f"{action_id}.yml",
-              settings.paths.actions / "running" / f"{action_id}.yml")
+    os.rename(
+        settings.paths.actions / "pending" / f"{action_id}.yml", settings.paths.actions / "running" / f"{action_id}.yml"
+    )
     owner = Executor(settings)
     with owner._lock(action_id) as mine:  # what a live executor holds while it runs the action
         assert mine

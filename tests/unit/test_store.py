@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import container, world_doc
+
 from steward.store.atomic import atomic_move, atomic_write_bytes, atomic_write_json
-from steward.store.world import load_world, load_world_file, WorldFileError
+from steward.store.world import WorldFileError, load_world, load_world_file
 
 HOSTS = ("saturn", "piha", "solaria")
 MANY = [container(f"svc{i:02d}") for i in range(40)]  # ~8 KB per file: torn writes are likely

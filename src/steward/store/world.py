@@ -16,7 +16,7 @@ from typing import Any
 from steward.store.atomic import atomic_write_json
 
 SCHEMA = 1
-DOCKER_STATUSES = {"ok", "engine_unreachable", "permission_denied", "api_error"}
+DOCKER_STATUSES = {"ok", "engine_unreachable", "permission_denied", "api_error", "check_failed"}
 
 
 class WorldFileError(ValueError):

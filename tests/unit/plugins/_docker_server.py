@@ -38,9 +38,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.server.requests.append(self.path)
-        status, body = self.server.routes.get(
-            self.path, (404, b'{"message":"page not found"}\n')
-        )
+        status, body = self.server.routes.get(self.path, (404, b'{"message":"page not found"}\n'))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Api-Version", "1.41")

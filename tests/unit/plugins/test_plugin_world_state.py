@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from _module_runner import run_module
-
 from ansible_collections.homelab.steward.plugins.modules import world_state
 
 DOCKER_OK = {
@@ -35,7 +34,7 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 def test_writes_the_world_file_with_exactly_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     result = run_module(
         world_state,
         capsys,
@@ -55,15 +54,13 @@ def test_writes_the_world_file_with_exactly_the_schema(tmp_path: Path, capsys: p
     assert doc["error"] is None
     assert doc["checks"] == {"docker": DOCKER_OK}
     assert ISO_Z.match(doc["observed_at"])
-    observed = datetime.strptime(doc["observed_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    assert before <= observed <= datetime.now(timezone.utc)
+    observed = datetime.strptime(doc["observed_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert before <= observed <= datetime.now(UTC)
     assert text == json.dumps(doc, sort_keys=True, indent=2) + "\n"
     assert result["world"] == doc
 
 
-def test_unreachable_host_records_the_error_and_no_checks(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unreachable_host_records_the_error_and_no_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     msg = "Failed to connect to the host via ssh: ssh: connect to host 198.18.0.250 port 22: Connection timed out"
     result = run_module(
         world_state,
@@ -83,7 +80,8 @@ def test_unreachable_host_records_the_error_and_no_checks(
     assert doc["reachable"] is False
     assert doc["error"] == msg
     assert doc["checks"] == {}
-    assert any("unreachable" in w for w in result.get("warnings", []))
+    # ansible-core 2.19 reports warnings as structured objects; older cores as strings.
+    assert "its checks are not recorded" in json.dumps(result.get("warnings"))
 
 
 def test_unreachable_without_message_still_has_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,7 +100,10 @@ def test_cycle_defaults_to_the_compact_observation_time(tmp_path: Path, capsys: 
 def test_check_mode_reports_a_change_but_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "state"
     result = run_module(
-        world_state, capsys, {"state_dir": str(state), "host": "saturn", "checks": {"docker": DOCKER_OK}}, check_mode=True
+        world_state,
+        capsys,
+        {"state_dir": str(state), "host": "saturn", "checks": {"docker": DOCKER_OK}},
+        check_mode=True,
     )
     assert result["changed"] is True
     assert result["path"] == str(state / "world" / "saturn.json")

@@ -1,0 +1,226 @@
+# Copyright: Steward maintainers
+# MIT License (see galaxy.yml)
+"""A tiny, read-only Docker Engine API client over a unix socket.
+
+Private to homelab.steward. Runs on the node, so it uses the standard library only
+(a homelab node has python3 and little else; community.docker needs ``requests``).
+
+Errors are typed so that callers can tell "could not look" apart from "looked and saw":
+
+* :class:`EngineUnreachable` - the socket is missing, refuses connections, or times out;
+* :class:`PermissionDenied` - the socket exists but we may not open it (EACCES/EPERM);
+* :class:`ApiError` - the engine answered, but with a non-2xx status or unparsable JSON.
+
+All three derive from :class:`DockerError`. A ``docker_host`` the client cannot use at all
+(not ``unix://``) raises :class:`InvalidDockerHost` (a ``ValueError``): that is a
+configuration mistake, not engine trouble.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import json
+import socket
+from urllib.parse import quote
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+DEFAULT_TIMEOUT = 10
+
+# Docker reports this for a container that never started.
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+_COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+
+
+class DockerError(Exception):
+    """Base class for every engine problem; ``status`` is the value reported to the user."""
+
+    status = "error"
+
+
+class EngineUnreachable(DockerError):
+    status = "engine_unreachable"
+
+
+class PermissionDenied(DockerError):
+    status = "permission_denied"
+
+
+class ApiError(DockerError):
+    status = "api_error"
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class InvalidDockerHost(ValueError):
+    """``docker_host`` is not a ``unix://`` URL with an absolute path."""
+
+
+def socket_path_from_host(docker_host: str) -> str:
+    """Return the socket path of ``unix:///path/to/docker.sock``."""
+    prefix = "unix://"
+    if not docker_host.startswith(prefix):
+        raise InvalidDockerHost(f"docker_host {docker_host!r} is not supported: only unix:///path/to/docker.sock is")
+    path = docker_host[len(prefix) :]
+    if not path.startswith("/"):
+        raise InvalidDockerHost(f"docker_host {docker_host!r} must name an absolute socket path")
+    return path
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """An HTTPConnection whose transport is an AF_UNIX stream socket."""
+
+    def __init__(self, socket_path: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        # The host name only ends up in the Host header; Docker ignores it.
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _translate_os_error(exc: OSError, socket_path: str) -> DockerError:
+    """Map a transport error to the typed exception a user should see."""
+    # socket.timeout is an alias of TimeoutError only since Python 3.10; nodes may be older.
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return EngineUnreachable(f"timed out talking to the Docker engine at {socket_path}")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionDenied(f"permission denied opening the Docker socket {socket_path}")
+    if exc.errno == errno.ENOENT:
+        return EngineUnreachable(f"Docker socket {socket_path} does not exist")
+    if exc.errno == errno.ECONNREFUSED:
+        return EngineUnreachable(f"Docker engine refused the connection on {socket_path}")
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return EngineUnreachable(f"cannot talk to the Docker engine at {socket_path}: {reason}")
+
+
+class DockerClient:
+    """Read-only client; one connection is kept open and reused for all requests."""
+
+    def __init__(self, docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.docker_host = docker_host
+        self.socket_path = socket_path_from_host(docker_host)
+        self.timeout = timeout
+        self._conn = UnixHTTPConnection(self.socket_path, timeout=timeout)
+        self._reused = False
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> DockerClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _request(self, path: str) -> tuple[http.client.HTTPResponse, bytes]:
+        self._conn.request("GET", path, headers={"Accept": "application/json"})
+        response = self._conn.getresponse()
+        body = response.read()
+        self._reused = not response.will_close
+        return response, body
+
+    def get_json(self, path: str) -> tuple[int, object]:
+        """GET ``path``; return ``(http_status, parsed_json)``.
+
+        Raises EngineUnreachable / PermissionDenied for transport trouble and ApiError
+        for a body that is not JSON. Non-2xx statuses are returned, not raised, so that
+        callers can decide (a 404 on inspect only means the container just went away).
+        """
+        try:
+            try:
+                response, body = self._request(path)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                if not self._reused:
+                    raise
+                # The engine closed our idle keep-alive connection: one fresh attempt.
+                self._conn.close()
+                self._reused = False
+                response, body = self._request(path)
+        except OSError as exc:
+            self._conn.close()
+            raise _translate_os_error(exc, self.socket_path) from exc
+        except http.client.HTTPException as exc:
+            # RemoteDisconnected is both; it was handled above as an OSError.
+            self._conn.close()
+            raise ApiError(f"malformed HTTP response from the Docker engine on {path}: {exc!r}") from exc
+        try:
+            data = json.loads(body.decode("utf-8")) if body else None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ApiError(
+                f"Docker engine sent invalid JSON for {path} (HTTP {response.status})",
+                http_status=response.status,
+            ) from exc
+        return response.status, data
+
+    def get_ok(self, path: str) -> object:
+        status, data = self.get_json(path)
+        if not 200 <= status < 300:
+            raise ApiError(_error_message(path, status, data), http_status=status)
+        return data
+
+    def containers(self) -> list[dict]:
+        """List all containers (running or not) with the fields Steward reports, sorted by name."""
+        listing = self.get_ok("/containers/json?all=1")
+        if not isinstance(listing, list):
+            raise ApiError("Docker engine answered /containers/json with something that is not a list")
+        result = []
+        for entry in listing:
+            if not isinstance(entry, dict) or not isinstance(entry.get("Id"), str):
+                raise ApiError("Docker engine listed a container without an Id")
+            path = f"/containers/{quote(entry['Id'], safe='')}/json"
+            status, data = self.get_json(path)
+            if status == 404:
+                # Removed between the listing and the inspect: it is not there any more.
+                continue
+            if not 200 <= status < 300:
+                raise ApiError(_error_message(path, status, data), http_status=status)
+            if not isinstance(data, dict):
+                raise ApiError(f"Docker engine answered {path} with something that is not an object")
+            result.append(summarize(data))
+        result.sort(key=lambda c: (c["name"], c["id"]))
+        return result
+
+
+def _error_message(path: str, status: int, data: object) -> str:
+    detail = data.get("message") if isinstance(data, dict) else None
+    msg = f"Docker engine answered GET {path} with HTTP {status}"
+    return f"{msg}: {detail}" if detail else msg
+
+
+def summarize(inspect: dict) -> dict:
+    """Reduce one ``GET /containers/<id>/json`` document to Steward's container record."""
+    state = inspect.get("State") or {}
+    config = inspect.get("Config") or {}
+    labels = config.get("Labels") or {}
+    health = state.get("Health")
+    started_at = state.get("StartedAt") or None
+    if started_at == _ZERO_TIME:
+        started_at = None
+    return {
+        "name": (inspect.get("Name") or "").lstrip("/"),
+        "id": (inspect.get("Id") or "")[:12],
+        "state": state.get("Status"),
+        "health": health.get("Status") if isinstance(health, dict) else None,
+        "image": config.get("Image"),
+        "image_id": inspect.get("Image"),
+        "restart_count": inspect.get("RestartCount", 0),
+        "started_at": started_at,
+        "exit_code": state.get("ExitCode"),
+        "compose_project": labels.get(_COMPOSE_PROJECT_LABEL),
+    }
+
+
+def list_containers(docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = DEFAULT_TIMEOUT) -> list[dict]:
+    """Every container of the engine at ``docker_host``; see :meth:`DockerClient.containers`."""
+    with DockerClient(docker_host, timeout) as client:
+        return client.containers()
