@@ -6,7 +6,10 @@ import json
 from types import ModuleType
 from typing import Any
 
+from unittest import mock
+
 import pytest
+from ansible.module_utils import _internal
 from ansible.module_utils.testing import patch_module_args
 
 
@@ -17,6 +20,8 @@ def run_module(
     if check_mode:
         args = {**args, "_ansible_check_mode": True}
     capsys.readouterr()
-    with patch_module_args(args), pytest.raises(SystemExit):
+    # Once controller code (ansible.template, ...) is imported in this process, module warnings
+    # would go to the controller's Display instead of the result: run as a module really does.
+    with mock.patch.object(_internal, "is_controller", False), patch_module_args(args), pytest.raises(SystemExit):
         module.main()
     return json.loads(capsys.readouterr().out)
