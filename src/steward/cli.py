@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 from collections import Counter
 from typing import Any
 
-from steward.config import ConfigError, Settings, resolve_settings
+from steward.config import ConfigError, Settings, find_project_dir, resolve_settings
 from steward.desired import DesiredStateError
 from steward.engine import Engine
 from steward.executor import Executor
@@ -66,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Ansible reads its configuration once, at import: make it the project's ansible.cfg.
+    with contextlib.suppress(ConfigError):
+        os.environ.setdefault("ANSIBLE_CONFIG", str(find_project_dir() / "ansible.cfg"))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s steward: %(message)s",

@@ -146,8 +146,23 @@ def parse_services(host: str, value: Any) -> tuple[tuple[Service, ...], list[tup
     return tuple(services), problems
 
 
+_plugin_loader_ready = False
+
+
+def _init_ansible() -> None:
+    """Set Ansible up the way its CLIs do: collection loader first, so lookups like
+    ansible.builtin.env resolve when inventory vars are templated."""
+    global _plugin_loader_ready
+    if not _plugin_loader_ready:
+        from ansible.plugins.loader import init_plugin_loader
+
+        init_plugin_loader()
+        _plugin_loader_ready = True
+
+
 def load_desired(inventory: Path) -> DesiredState:
     """Read desired state for every host of `inventory` (file, folder or any Ansible source)."""
+    _init_ansible()
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
