@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from steward.areas import AREAS
 from steward.config import Settings
 from steward.desired import DesiredState, load_desired
-from steward.drift import Drift, compute_drift
+from steward.drift import Drift, compute_drift, observed_areas
 from steward.journal import Journal, isotime, utcnow
 from steward.planner import render_action
 from steward.queue import ActionQueue
@@ -34,6 +35,10 @@ class CycleReport:
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+
+def _area(key: str) -> str:
+    return key.split("/")[1]
 
 
 class Memory:
@@ -107,7 +112,9 @@ class Engine:
                     continue
                 confirmed.append((d, {**streak, "world": world}))
         for drift, streak in confirmed:
-            report.new_actions.append(self._write_action(desired, drift, streak, now))
+            action_id = self._write_action(desired, drift, streak, now)
+            if action_id:
+                report.new_actions.append(action_id)
         memory.save()
         report.expired.extend(self._expire_by_ttl(now))
         return report
@@ -118,7 +125,10 @@ class Engine:
         """A new observation of this host: extend or start streaks, resolve what is gone."""
         mem["observed_at"] = world["observed_at"]
         previous = mem["keys"]
-        current: dict[str, Any] = {}
+        # An unreachable/stale host, or a check that did not run, says nothing about the other
+        # areas: their streaks are carried over untouched, neither extended nor resolved.
+        spoken = {"host"} if any(d.area == "host" for d in drifts) else observed_areas(world)
+        current: dict[str, Any] = {k: v for k, v in previous.items() if _area(k) not in spoken}
         for d in drifts:
             streak = previous.get(d.key)
             if streak is None:
@@ -145,7 +155,7 @@ class Engine:
             self.journal.append("drift_resolved", key=key, host=world["host"], cycle=world["cycle"])
         # a pending action whose drift stayed away for confirm_after observations expires
         resolved = mem["resolved"]
-        for key in sorted(k for k in open_keys if k.startswith(world["host"] + "/")):
+        for key in sorted(k for k in open_keys if k.startswith(world["host"] + "/") and _area(k) in spoken):
             if key in current:
                 resolved.pop(key, None)
                 continue
@@ -157,9 +167,10 @@ class Engine:
             resolved.pop(key)
         mem["keys"] = current
 
-    def _write_action(self, desired: DesiredState, drift: Drift, streak: dict[str, Any], now: datetime) -> str:
-        service = desired.hosts[drift.host].service(drift.target)
-        assert service is not None
+    def _write_action(self, desired: DesiredState, drift: Drift, streak: dict[str, Any], now: datetime) -> str | None:
+        remedy = AREAS[drift.area].remediation(drift, desired.hosts[drift.host]) if drift.area in AREAS else None
+        if remedy is None:
+            return None
         world = streak["world"]
         action_id = f"{now:%Y%m%dT%H%M%SZ}-{drift.host}-{drift.target}-{drift.kind}-{secrets.token_hex(2)}"
         meta = {
@@ -185,7 +196,7 @@ class Engine:
             "approve_cli": f"steward approve {action_id}",
             "reject_cli": f"steward reject {action_id} --reason '...'",
         }
-        self.queue.write_pending(action_id, render_action(drift, service, meta, hint), meta)
+        self.queue.write_pending(action_id, render_action(drift, remedy, meta, hint), meta)
         return action_id
 
     def _expire_key(self, key: str, reason: str) -> list[str]:

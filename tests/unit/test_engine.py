@@ -150,3 +150,24 @@ def test_pending_action_expires_when_drift_resolves_twice(lab) -> None:
     result = json.loads((settings.paths.actions / "expired" / f"{expired}.result.json").read_text())
     assert "drift resolved" in result["reason"]
     assert pending(settings) == []
+
+
+def test_unreachable_or_partial_observation_neither_resolves_nor_extends_other_areas(lab) -> None:
+    settings, engine, clock = lab
+    observe(settings, clock, piha=("exited", "running"))
+    engine.plan()
+    # the host drops off the network: we could not look, so the container drift is not "resolved"
+    write_world(settings, "piha", None, observed_at=clock.tick(), reachable=False)
+    assert engine.plan().new_actions == []
+    # a disk-only observation (--tags disk) says nothing about containers either
+    t = clock.tick()
+    write_world(settings, "piha", None, observed_at=t, reachable=True)
+    doc = json.loads((settings.paths.world / "piha.json").read_text())
+    doc["checks"] = {"disk": {"status": "ok", "error": None, "mounts": []}}
+    (settings.paths.world / "piha.json").write_text(json.dumps(doc))
+    assert engine.plan().new_actions == []
+    resolved = [e for e in journal_types(settings) if e == "drift_resolved"]
+    assert resolved == ["drift_resolved"]  # only the host-level unreachable item, once the host is back
+    observe(settings, clock, piha=("exited", "running"))
+    (action,) = engine.plan().new_actions
+    assert "mqtt-not_running" in action

@@ -1,0 +1,160 @@
+"""Disk headroom: steward_disk (mount -> max used %) versus checks.disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from steward.model import Drift, Problem, Remedy, slug
+
+if TYPE_CHECKING:
+    from steward.desired import HostDesired
+
+VAR = "steward_disk"
+FIELD = "disk"
+
+
+@dataclass(frozen=True)
+class DiskRule:
+    path: str
+    max_used_pct: int | None = None
+    max_inodes_pct: int | None = None
+
+
+def _pct(problems: list[Problem], host: str, var: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 100:
+        problems.append((host, var, f"must be a percentage between 1 and 100, got {value!r}"))
+        return None
+    return int(value)
+
+
+def parse(host: str, value: Any) -> tuple[tuple[DiskRule, ...], list[Problem]]:
+    problems: list[Problem] = []
+    if value is None:
+        return (), problems
+    if not isinstance(value, dict):
+        return (), [(host, VAR, f"must be a mapping of mount path to max used %, got {type(value).__name__}")]
+    rules = []
+    for path, spec in value.items():
+        where = f"{VAR}[{path!r}]"
+        if not isinstance(path, str) or not path.startswith("/"):
+            problems.append((host, where, "the key must be an absolute mount path"))
+            continue
+        if isinstance(spec, dict):
+            unknown = sorted(set(spec) - {"max_used_pct", "max_inodes_pct"})
+            if unknown:
+                problems.append(
+                    (host, where, f"unknown key(s) {', '.join(unknown)}; allowed: max_used_pct, max_inodes_pct")
+                )
+            rules.append(
+                DiskRule(
+                    path,
+                    _pct(problems, host, f"{where}.max_used_pct", spec.get("max_used_pct")),
+                    _pct(problems, host, f"{where}.max_inodes_pct", spec.get("max_inodes_pct")),
+                )
+            )
+        else:
+            rules.append(DiskRule(path, _pct(problems, host, where, spec)))
+    return tuple(rules), problems
+
+
+def drift(desired: HostDesired, check: dict[str, Any]) -> list[Drift]:
+    host = desired.host
+    if check.get("status") != "ok":
+        return [
+            Drift(
+                host,
+                "disk",
+                "-",
+                str(check.get("status")),
+                f"disk check on {host} could not look ({check.get('status')}): {check.get('error')}",
+                observed={"status": check.get("status"), "error": check.get("error")},
+                notice_only=True,
+            )
+        ]
+    seen = {m.get("path"): m for m in check.get("mounts") or [] if isinstance(m, dict)}
+    out: list[Drift] = []
+    for rule in desired.disk:
+        mount = seen.get(rule.path)
+        if mount is None:
+            continue  # not looked at this time
+        target = slug(rule.path)
+        want = {"path": rule.path, "max_used_pct": rule.max_used_pct, "max_inodes_pct": rule.max_inodes_pct}
+        if not mount.get("present", True):
+            out.append(
+                Drift(
+                    host,
+                    "disk",
+                    target,
+                    "missing",
+                    f"{rule.path} is not there on {host}: {mount.get('error')}",
+                    desired=want,
+                    observed={"present": False},
+                    notice_only=True,
+                )
+            )
+            continue
+        if mount.get("read_only"):
+            out.append(
+                Drift(
+                    host,
+                    "disk",
+                    target,
+                    "read_only",
+                    f"{rule.path} on {host} is mounted read-only",
+                    desired=want,
+                    observed={"read_only": True},
+                    notice_only=True,
+                )
+            )
+        used = mount.get("used_pct")
+        if rule.max_used_pct is not None and isinstance(used, int | float) and used > rule.max_used_pct:
+            # evidence: over the line, not the exact figure, so the plan stays valid while usage wiggles
+            out.append(
+                Drift(
+                    host,
+                    "disk",
+                    target,
+                    "over_threshold",
+                    f"{rule.path} on {host} is {used} % used (limit {rule.max_used_pct} %)",
+                    desired=want,
+                    observed={"over_threshold": True},
+                )
+            )
+        inodes = mount.get("inodes_used_pct")
+        if rule.max_inodes_pct is not None and isinstance(inodes, int | float) and inodes > rule.max_inodes_pct:
+            out.append(
+                Drift(
+                    host,
+                    "disk",
+                    target,
+                    "inodes_over_threshold",
+                    f"{rule.path} on {host} uses {inodes} % of its inodes (limit {rule.max_inodes_pct} %)",
+                    desired=want,
+                    observed={"inodes_over_threshold": True},
+                    notice_only=True,
+                )
+            )
+    return out
+
+
+def remediation(d: Drift, desired: HostDesired) -> Remedy | None:
+    if d.kind != "over_threshold":
+        return None
+    return Remedy(
+        what="free space: remove dangling Docker images and build cache (if that is not enough, a human must look)",
+        modules="community.docker.docker_prune",
+        tasks=[
+            {
+                "name": "Remove dangling images and the build cache",
+                "community.docker.docker_prune": {
+                    "images": True,
+                    "images_filters": {"dangling": True},
+                    "builder_cache": True,
+                    "docker_host": "{{ steward_docker_host | default(omit) }}",
+                },
+            }
+        ],
+    )

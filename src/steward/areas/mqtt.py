@@ -1,0 +1,126 @@
+"""MQTT brokers: steward_mqtt_brokers versus checks.mqtt (TCP, CONNACK, optional round trip)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from steward.model import NAME_RE, Drift, Problem, Remedy
+
+if TYPE_CHECKING:
+    from steward.desired import HostDesired
+
+VAR = "steward_mqtt_brokers"
+FIELD = "mqtt"
+KEYS = {"name", "host", "port", "username", "password", "client_id", "roundtrip", "topic"}
+
+
+@dataclass(frozen=True)
+class Broker:
+    name: str
+    host: str
+    port: int = 1883
+    roundtrip: bool = False
+
+
+def parse(host: str, value: Any) -> tuple[tuple[Broker, ...], list[Problem]]:
+    if value is None:
+        return (), []
+    if not isinstance(value, list):
+        return (), [(host, VAR, f"must be a list of brokers, got {type(value).__name__}")]
+    problems: list[Problem] = []
+    brokers = []
+    for i, item in enumerate(value):
+        where = f"{VAR}[{i}]"
+        if not isinstance(item, dict):
+            problems.append((host, where, "must be a mapping"))
+            continue
+        unknown = sorted(set(item) - KEYS)
+        if unknown:
+            problems.append((host, where, f"unknown key(s) {', '.join(unknown)}; allowed: {sorted(KEYS)}"))
+        name, bhost, port = item.get("name"), item.get("host"), item.get("port", 1883)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            problems.append((host, f"{where}.name", f"must be a broker name, got {name!r}"))
+            continue
+        if not isinstance(bhost, str) or not bhost:
+            problems.append((host, f"{where}.host", f"must be a host name or address, got {bhost!r}"))
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            problems.append((host, f"{where}.port", f"must be a TCP port, got {port!r}"))
+        for key in ("username", "password", "client_id", "topic"):
+            if item.get(key) is not None and not isinstance(item[key], str):
+                problems.append((host, f"{where}.{key}", "must be a string"))
+        roundtrip = item.get("roundtrip", False)
+        if not isinstance(roundtrip, bool):
+            problems.append((host, f"{where}.roundtrip", f"must be true or false, got {roundtrip!r}"))
+        brokers.append(Broker(name, str(bhost), port if isinstance(port, int) else 1883, roundtrip is True))
+    return tuple(brokers), problems
+
+
+def drift(desired: HostDesired, check: dict[str, Any]) -> list[Drift]:
+    host = desired.host
+    if check.get("status") != "ok":
+        return [
+            Drift(
+                host,
+                "mqtt",
+                "-",
+                str(check.get("status")),
+                f"MQTT check on {host} could not look ({check.get('status')}): {check.get('error')}",
+                observed={"status": check.get("status")},
+                notice_only=True,
+            )
+        ]
+    seen = {b.get("name"): b for b in check.get("brokers") or [] if isinstance(b, dict)}
+    out = []
+    for broker in desired.mqtt:
+        got = seen.get(broker.name)
+        if got is None:
+            continue
+        where = f"{broker.host}:{broker.port}"
+        want = {"broker": where, "roundtrip": broker.roundtrip}
+        if not got.get("reachable"):
+            out.append(
+                Drift(
+                    host,
+                    "mqtt",
+                    broker.name,
+                    "unreachable",
+                    f"MQTT broker {broker.name} ({where}) is not reachable from {host}: {got.get('error')}",
+                    desired=want,
+                    observed={"reachable": False},
+                    notice_only=True,
+                )
+            )
+        elif not got.get("accepted"):
+            out.append(
+                Drift(
+                    host,
+                    "mqtt",
+                    broker.name,
+                    "rejected",
+                    f"MQTT broker {broker.name} ({where}) refused {host}'s CONNECT: "
+                    f"{got.get('connack_reason') or got.get('error')}",
+                    desired=want,
+                    observed={"connack_code": got.get("connack_code")},
+                    notice_only=True,
+                )
+            )
+        elif broker.roundtrip and not (got.get("roundtrip") or {}).get("ok"):
+            out.append(
+                Drift(
+                    host,
+                    "mqtt",
+                    broker.name,
+                    "roundtrip_failed",
+                    f"MQTT publish/subscribe round trip via {broker.name} ({where}) failed from {host}: "
+                    f"{(got.get('roundtrip') or {}).get('error')}",
+                    desired=want,
+                    observed={"roundtrip": False},
+                    notice_only=True,
+                )
+            )
+    return out
+
+
+def remediation(d: Drift, desired: HostDesired) -> Remedy | None:
+    return None  # broker trouble needs a human (or shows up as the broker's own container drift)
