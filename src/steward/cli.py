@@ -15,10 +15,13 @@ from steward.config import ConfigError, Settings, find_project_dir, resolve_sett
 from steward.desired import DesiredStateError
 from steward.engine import Engine
 from steward.executor import Executor
-from steward.journal import Journal
+from steward.journal import Journal, utcnow
 from steward.observe import observe
+from steward.outcomes import Outcomes
 from steward.paths import QUEUE_FOLDERS
+from steward.policy import parse_duration
 from steward.queue import ActionQueue, BadActionId, QueueError
+from steward.silences import SilenceError, Silences
 from steward.store.world import load_world
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
@@ -63,6 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s = sub.add_parser("status", help="queue counts, last observation per host, drifts being confirmed")
     s.add_argument("--json", action="store_true")
+    s = sub.add_parser("silence", help="silences: drift is still recorded, no action is written")
+    ss = s.add_subparsers(dest="silence_command", required=True, metavar="add|list|remove")
+    a = ss.add_parser("add", help="silence a host (glob) or one of its targets for a while")
+    a.add_argument("--host", required=True, help="host name or glob, e.g. piha or 'pi*'")
+    a.add_argument("--target", help="container, mount, peer or broker (glob); default: the whole host")
+    a.add_argument("--for", dest="duration", required=True, help="how long: 90s, 30m, 2h, 1d")
+    a.add_argument("--reason", required=True)
+    a = ss.add_parser("list", help="active silences")
+    a.add_argument("--all", action="store_true", help="expired and removed ones too")
+    a.add_argument("--json", action="store_true")
+    a = ss.add_parser("remove", help="end a silence now")
+    a.add_argument("id")
+    sub.add_parser("ack-storm", help="let the next cycle write the actions the storm breaker held back")
+    s = sub.add_parser("clear", help="clear an escalated drift key so actions can be written for it again")
+    s.add_argument("key", help="drift key host/area/target/kind")
     return p
 
 
@@ -216,6 +234,53 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_silence(settings: Settings, args: argparse.Namespace) -> int:
+    silences = Silences(settings.paths.ensure(), Journal(settings.paths.journal))
+    now = utcnow()
+    try:
+        if args.silence_command == "add":
+            item = silences.add(args.host, args.target, parse_duration(args.duration), args.reason, now)
+            print(
+                f"silence {item['id']}: {item['host']}{'/' + item['target'] if item['target'] else ''} "
+                f"until {item['expires_at']}"
+            )
+        elif args.silence_command == "remove":
+            silences.remove(args.id, now)
+            print(f"silence {args.id} removed")
+        else:
+            items = silences.all() if args.all else silences.active(now)
+            text = (
+                "\n".join(
+                    f"{i['id']}  {i['host']:<12} {i.get('target') or '*':<16} until {i['expires_at']}  {i['reason']}"
+                    for i in items
+                )
+                or "no active silences"
+            )
+            _emit(args, items, text)
+    except (SilenceError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    return OK
+
+
+def cmd_ack_storm(settings: Settings, args: argparse.Namespace) -> int:
+    Engine(settings).ack_storm()
+    print("storm acknowledged: the next plan cycle writes the held-back actions")
+    return OK
+
+
+def cmd_clear(settings: Settings, args: argparse.Namespace) -> int:
+    outcomes = Outcomes(settings.paths.ensure())
+    before = outcomes.get(args.key)
+    if not before.get("failures") and not before.get("escalated"):
+        print(f"error: {args.key} has no failed remediations to clear", file=sys.stderr)
+        return BAD_INPUT
+    outcomes.clear(args.key)
+    Journal(settings.paths.journal).append("escalation_cleared", key=args.key, via="cli")
+    print(f"cleared {args.key}: actions can be written for it again")
+    return OK
+
+
 COMMANDS = {
     "observe": cmd_observe,
     "plan": cmd_plan,
@@ -226,4 +291,7 @@ COMMANDS = {
     "reject": cmd_reject,
     "execute": cmd_execute,
     "status": cmd_status,
+    "silence": cmd_silence,
+    "ack-storm": cmd_ack_storm,
+    "clear": cmd_clear,
 }

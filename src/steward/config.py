@@ -32,9 +32,6 @@ class Settings:
     project_dir: Path
     inventory: Path
     state_dir: Path
-    confirm_after: int = 2  # consecutive observations before a drift becomes an action
-    action_ttl: int = 24 * 3600  # seconds a pending action stays valid
-    stale_after: int = 3 * 300  # a world file older than this is not evidence
 
     @property
     def paths(self) -> StatePaths:

@@ -17,6 +17,7 @@ from steward.areas.docker import Service
 from steward.areas.mqtt import Broker
 from steward.areas.tailscale import TailscaleWant
 from steward.model import DesiredStateError, Problem
+from steward.policy import POLICY_VAR, WINDOWS_VAR, Policy, Window, parse_policy, parse_windows
 
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 __all__ = ["DesiredState", "DesiredStateError", "HostDesired", "Service", "load_desired"]
@@ -29,6 +30,7 @@ class HostDesired:
     disk: tuple[DiskRule, ...] = ()
     tailscale: TailscaleWant | None = None
     mqtt: tuple[Broker, ...] = ()
+    windows: tuple[Window, ...] = ()
     hostvars: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def service(self, name: str) -> Service | None:
@@ -39,6 +41,7 @@ class HostDesired:
 class DesiredState:
     hosts: dict[str, HostDesired]
     globals: dict[str, Any] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
 
 
 def plain(value: Any) -> Any:
@@ -88,6 +91,7 @@ def load_desired(inventory: Path) -> DesiredState:
     hosts: dict[str, HostDesired] = {}
     problems: list[Problem] = []
     globals_: dict[str, Any] = {}
+    policies: dict[str, tuple[str, Any]] = {}
     for host in manager.get_hosts():
         name = str(host.get_name())
         if not HOST_RE.match(name):
@@ -105,6 +109,16 @@ def load_desired(inventory: Path) -> DesiredState:
             value, area_problems = area.parse(name, raw)
             problems.extend(area_problems)
             parsed[area.FIELD] = value
+        try:
+            windows, window_problems = parse_windows(name, plain(templar.template(hv.get(WINDOWS_VAR))))
+            problems.extend(window_problems)
+            parsed["windows"] = windows
+            policy_raw = plain(templar.template(hv.get(POLICY_VAR)))
+        except Exception as exc:  # noqa: BLE001 - Ansible templating errors
+            problems.append((name, f"{WINDOWS_VAR} / {POLICY_VAR}", f"cannot be templated: {exc}"))
+            continue
+        if policy_raw is not None:
+            policies.setdefault(repr(policy_raw), (name, policy_raw))
         keep = {k: hv[k] for k in ("steward_state_dir", "steward_docker_host", "ansible_host") if k in hv}
         for k, v in list(keep.items()):
             try:
@@ -114,6 +128,13 @@ def load_desired(inventory: Path) -> DesiredState:
         hosts[name] = HostDesired(host=name, hostvars=keep, **parsed)
         if "steward_state_dir" in keep:
             globals_.setdefault("steward_state_dir", keep["steward_state_dir"])
+    policy = Policy()
+    if len(policies) > 1:
+        names = ", ".join(sorted(h for h, _ in policies.values()))
+        problems.append(("all", POLICY_VAR, f"differs between hosts ({names}): set it once, in group all"))
+    elif policies:
+        policy, policy_problems = parse_policy(next(iter(policies.values()))[1])
+        problems.extend(policy_problems)
     if problems:
         raise DesiredStateError(problems)
-    return DesiredState(hosts=hosts, globals=globals_)
+    return DesiredState(hosts=hosts, globals=globals_, policy=policy)

@@ -1,9 +1,10 @@
 """One plan cycle: load world + desired, track drift across observations, write pending actions.
 
 Safety floor: an unusable world (any file empty/truncated/not JSON/wrong schema) skips the
-cycle with a WARNING and a journal entry, keeps the last-known-good snapshot, and writes
-no action. A drift becomes an action only after `confirm_after` consecutive observations,
-and there is at most one open action per drift key.
+cycle with a WARNING and a journal entry, keeps the last-known-good state, and writes no
+action. Before a confirmed drift becomes an action it must pass, in order: dedup (one open
+action per key), flap detection, silences and maintenance windows, backoff/escalation, and
+the storm breaker for the cycle as a whole.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from steward.config import Settings
 from steward.desired import DesiredState, load_desired
 from steward.drift import Drift, compute_drift, observed_areas
 from steward.journal import Journal, isotime, utcnow
+from steward.outcomes import Outcomes
 from steward.planner import render_action
+from steward.policy import Policy, flap_percent
 from steward.queue import ActionQueue
+from steward.silences import Silences, matches
 from steward.store.atomic import atomic_write_json
 from steward.store.world import LastKnownGood, WorldSnapshot, load_world, parse_time
 
@@ -29,9 +33,12 @@ from steward.store.world import LastKnownGood, WorldSnapshot, load_world, parse_
 class CycleReport:
     skipped: bool = False
     reason: str | None = None
+    cycle: int = 0
     new_actions: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     drifts: list[dict[str, Any]] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # key -> why no action was written
+    storm: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -42,7 +49,7 @@ def _area(key: str) -> str:
 
 
 class Memory:
-    """engine/observations.json: per host, the last observation counted and the drift streaks."""
+    """engine/observations.json: cycle counter, per-host streaks, flap histories, storm state."""
 
     def __init__(self, settings: Settings) -> None:
         self.path = settings.paths.memory
@@ -50,7 +57,8 @@ class Memory:
             self.doc: dict[str, Any] = json.loads(self.path.read_text())
         except (OSError, ValueError):
             self.doc = {}
-        self.doc.setdefault("hosts", {})
+        for k, v in (("hosts", {}), ("cycle", 0), ("flap", {}), ("storm", None), ("backoff", {}), ("held", {})):
+            self.doc.setdefault(k, v)
 
     def host(self, name: str) -> dict[str, Any]:
         return self.doc["hosts"].setdefault(name, {"observed_at": None, "keys": {}, "resolved": {}})
@@ -64,6 +72,12 @@ class Engine:
         self.settings = settings
         self.journal = journal or Journal(settings.paths.journal)
         self.queue = ActionQueue(settings.paths, self.journal)
+        self.silences = Silences(settings.paths, self.journal)
+        self.outcomes = Outcomes(settings.paths)
+
+    @property
+    def storm_ack_path(self):  # noqa: ANN201 - Path
+        return self.settings.paths.engine / "storm_ack.json"
 
     def load_world(self) -> WorldSnapshot | None:
         """The current world, or None (journaled as cycle_skipped) when any file is unusable."""
@@ -76,17 +90,16 @@ class Engine:
         LastKnownGood(self.settings.paths.last_good).save(snapshot)
         return snapshot
 
-    def drift_for(self, desired: DesiredState, snapshot: WorldSnapshot, host: str, now: datetime) -> list[Drift]:
-        return compute_drift(desired.hosts[host], snapshot.hosts.get(host), now, self.settings.stale_after)
-
     def plan(self, now: datetime | None = None) -> CycleReport:
         now = now or utcnow()
         desired = load_desired(self.settings.inventory)  # DesiredStateError: no actions at all
+        policy = desired.policy
         snapshot = self.load_world()
         if snapshot is None:
             return CycleReport(skipped=True, reason="world state unusable")
         memory = Memory(self.settings)
-        report = CycleReport()
+        memory.doc["cycle"] += 1
+        report = CycleReport(cycle=memory.doc["cycle"])
         open_keys = self.queue.open_keys()
         confirmed: list[tuple[Drift, dict[str, Any]]] = []
         for host in sorted(desired.hosts):
@@ -94,10 +107,9 @@ class Engine:
             if world is None:
                 continue
             mem = memory.host(host)
-            fresh = world["observed_at"] != mem["observed_at"]
-            drifts = self.drift_for(desired, snapshot, host, now)
-            if fresh:
-                self._count(mem, world, drifts, open_keys, report)
+            drifts = compute_drift(desired.hosts[host], world, now, policy.stale_after)
+            if world["observed_at"] != mem["observed_at"]:
+                self._count(memory, mem, world, drifts, open_keys, report, policy)
             for d in drifts:
                 streak = mem["keys"].get(d.key, {})
                 report.drifts.append(
@@ -108,10 +120,12 @@ class Engine:
                         "notice_only": d.notice_only,
                     }
                 )
-                if d.notice_only or streak.get("count", 0) < self.settings.confirm_after or d.key in open_keys:
-                    continue
-                confirmed.append((d, {**streak, "world": world}))
-        for drift, streak in confirmed:
+                if not d.notice_only and streak.get("count", 0) >= policy.confirm_after and d.key not in open_keys:
+                    confirmed.append((d, {**streak, "world": world}))
+        candidates = self._gate(confirmed, desired, memory, now, report)
+        if self._storm(candidates, desired, memory, report, policy):
+            candidates = []
+        for drift, streak in candidates:
             action_id = self._write_action(desired, drift, streak, now)
             if action_id:
                 report.new_actions.append(action_id)
@@ -119,10 +133,18 @@ class Engine:
         report.expired.extend(self._expire_by_ttl(now))
         return report
 
+    # -- observation bookkeeping ----------------------------------------------------------
     def _count(
-        self, mem: dict[str, Any], world: dict[str, Any], drifts: list[Drift], open_keys: set[str], report: CycleReport
+        self,
+        memory: Memory,
+        mem: dict[str, Any],
+        world: dict[str, Any],
+        drifts: list[Drift],
+        open_keys: set[str],
+        report: CycleReport,
+        policy: Policy,
     ) -> None:
-        """A new observation of this host: extend or start streaks, resolve what is gone."""
+        """A new observation of this host: extend or start streaks, resolve what is gone, flap history."""
         mem["observed_at"] = world["observed_at"]
         previous = mem["keys"]
         # An unreachable/stale host, or a check that did not run, says nothing about the other
@@ -148,11 +170,12 @@ class Engine:
                 "last_seen": world["observed_at"],
                 "cycle": world["cycle"],
             }
-            if streak["count"] == self.settings.confirm_after and d.notice_only:
+            if streak["count"] == policy.confirm_after and d.notice_only:
                 self.journal.append("notice", key=d.key, host=d.host, summary=d.summary)
             current[d.key] = streak
         for key in sorted(set(previous) - set(current)):
             self.journal.append("drift_resolved", key=key, host=world["host"], cycle=world["cycle"])
+        self._flap_samples(memory, world["host"], spoken, set(current) & {d.key for d in drifts}, policy)
         # a pending action whose drift stayed away for confirm_after observations expires
         resolved = mem["resolved"]
         for key in sorted(k for k in open_keys if k.startswith(world["host"] + "/") and _area(k) in spoken):
@@ -160,13 +183,146 @@ class Engine:
                 resolved.pop(key, None)
                 continue
             resolved[key] = resolved.get(key, 0) + 1
-            if resolved[key] >= self.settings.confirm_after:
+            if resolved[key] >= policy.confirm_after:
                 why = f"drift resolved: not seen in {resolved.pop(key)} consecutive observations"
                 report.expired.extend(self._expire_key(key, why))
         for key in [k for k in resolved if k not in open_keys]:
             resolved.pop(key)
         mem["keys"] = current
 
+    def _flap_samples(self, memory: Memory, host: str, spoken: set[str], present: set[str], policy: Policy) -> None:
+        flap = memory.doc["flap"]
+        tracked = {k for k in flap if k.startswith(host + "/") and _area(k) in spoken} | {
+            k for k in present if _area(k) != "host"
+        }
+        for key in sorted(tracked):
+            entry = flap.setdefault(key, {"samples": [], "flapping": False})
+            entry["samples"] = (entry["samples"] + [key in present])[-policy.flap_window :]
+            pct = flap_percent(entry["samples"], policy.flap_window)
+            entry["pct"] = round(pct, 1)
+            if not entry["flapping"] and pct > policy.flap_start_pct:
+                entry["flapping"] = True
+                self.journal.append(
+                    "flapping",
+                    key=key,
+                    host=host,
+                    percent=entry["pct"],
+                    summary=f"{key} changes state too often ({entry['pct']} %): no action until it settles",
+                )
+            elif entry["flapping"] and pct < policy.flap_stop_pct:
+                entry["flapping"] = False
+                self.journal.append("flapping_stopped", key=key, host=host, percent=entry["pct"])
+            if not entry["flapping"] and not any(entry["samples"]):
+                flap.pop(key)  # quiet for a whole window: forget it
+
+    # -- gates between a confirmed drift and an action ---------------------------------------
+    def _gate(
+        self,
+        confirmed: list[tuple[Drift, dict[str, Any]]],
+        desired: DesiredState,
+        memory: Memory,
+        now: datetime,
+        report: CycleReport,
+    ) -> list[tuple[Drift, dict[str, Any]]]:
+        policy = desired.policy
+        silences = self.silences.active(now)
+        outcomes = self.outcomes.all()
+        held_before = memory.doc["held"]
+        held_now: dict[str, str] = {}
+        passed = []
+        for drift, streak in confirmed:
+            why = self._hold_reason(drift, desired, memory, silences, outcomes.get(drift.key), now, policy)
+            if why is None:
+                passed.append((drift, streak))
+                continue
+            held_now[drift.key] = why
+            if held_before.get(drift.key) != why:  # journal each reason once, not every cycle
+                self.journal.append("action_held", key=drift.key, host=drift.host, reason=why)
+        memory.doc["held"] = held_now
+        report.held = held_now
+        return passed
+
+    def _hold_reason(
+        self,
+        drift: Drift,
+        desired: DesiredState,
+        memory: Memory,
+        silences: list[dict[str, Any]],
+        outcome: dict[str, Any] | None,
+        now: datetime,
+        policy: Policy,
+    ) -> str | None:
+        if memory.doc["flap"].get(drift.key, {}).get("flapping"):
+            return "flapping"
+        for silence in silences:
+            if matches(silence, drift):
+                return f"silenced until {silence['expires_at']} ({silence['reason']})"
+        for window in desired.hosts[drift.host].windows:
+            if window.active(now) and (not window.targets or drift.target in window.targets):
+                return f"maintenance window {window.name}"
+        if outcome and outcome.get("escalated"):
+            return (
+                f"escalated after {outcome.get('failures')} failed remediations: "
+                f"run `steward clear {drift.key}` once a human has looked"
+            )
+        if outcome and outcome.get("failures", 0) > 0:
+            seen = memory.doc["backoff"].setdefault(drift.key, {})
+            if seen.get("outcome_at") != outcome.get("last_outcome_at"):
+                seen.update(outcome_at=outcome.get("last_outcome_at"), cycle=memory.doc["cycle"])
+            wait = min(policy.backoff_base ** (outcome["failures"] - 1), policy.backoff_cap_cycles)
+            waited = memory.doc["cycle"] - seen["cycle"]
+            if waited < wait:
+                return f"backoff: last remediation did not fix it; waiting {wait - waited} more cycle(s)"
+        return None
+
+    def _storm(
+        self,
+        candidates: list[tuple[Drift, dict[str, Any]]],
+        desired: DesiredState,
+        memory: Memory,
+        report: CycleReport,
+        policy: Policy,
+    ) -> bool:
+        per_host: dict[str, int] = {}
+        for drift, _ in candidates:
+            per_host[drift.host] = per_host.get(drift.host, 0) + 1
+        crowded = [
+            h
+            for h, n in per_host.items()
+            if n >= 2 and n > policy.storm_host_fraction * max(len(desired.hosts[h].services), 1)
+        ]
+        stormy = len(candidates) > policy.storm_max_actions or bool(crowded)
+        acked = self.storm_ack_path.exists()
+        if not stormy:
+            if memory.doc["storm"]:
+                self.journal.append("storm_over", reason="the cycle is calm again")
+            memory.doc["storm"] = None
+            return False
+        if acked:
+            self.storm_ack_path.rename(self.storm_ack_path.with_suffix(f".used-{memory.doc['cycle']}"))
+            self.journal.append("storm_acknowledged", actions=len(candidates))
+            memory.doc["storm"] = None
+            return False
+        if not memory.doc["storm"]:
+            why = (
+                f"{len(candidates)} new actions in one cycle (limit {policy.storm_max_actions})"
+                if len(candidates) > policy.storm_max_actions
+                else f"more than {int(policy.storm_host_fraction * 100)} % of the services of "
+                f"{', '.join(sorted(crowded))} at once"
+            )
+            memory.doc["storm"] = {"since_cycle": memory.doc["cycle"], "reason": why}
+            self.journal.append(
+                "storm",
+                reason=why,
+                keys=sorted(d.key for d, _ in candidates),
+                summary="storm breaker: no action written until `steward ack-storm` or a calm cycle",
+            )
+        report.storm = True
+        for drift, _ in candidates:
+            report.held[drift.key] = "storm"
+        return True
+
+    # -- writing and expiring actions ---------------------------------------------------------
     def _write_action(self, desired: DesiredState, drift: Drift, streak: dict[str, Any], now: datetime) -> str | None:
         remedy = AREAS[drift.area].remediation(drift, desired.hosts[drift.host]) if drift.area in AREAS else None
         if remedy is None:
@@ -179,7 +335,7 @@ class Engine:
             "host": drift.host,
             "summary": drift.summary,
             "created_at": isotime(now),
-            "expires_at": isotime(now + timedelta(seconds=self.settings.action_ttl)),
+            "expires_at": isotime(now + timedelta(seconds=desired.policy.action_ttl)),
             "evidence": {
                 "fingerprint": drift.fingerprint,
                 "observed_at": world["observed_at"],
@@ -229,3 +385,7 @@ class Engine:
                 )
                 out.append(info.id)
         return out
+
+    def ack_storm(self) -> None:
+        atomic_write_json(self.storm_ack_path, {"at": isotime()})
+        self.journal.append("storm_ack_requested", via="cli")

@@ -13,6 +13,7 @@ On start, anything left in running/ without a live owner was interrupted: -> fai
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from steward.drift import compute_drift
 from steward.engine import Engine
 from steward.journal import Journal, isotime, utcnow
 from steward.observe import observe
+from steward.outcomes import Outcomes
 from steward.paths import ENDED_FOLDERS
 from steward.queue import ID_RE, ActionQueue, QueueError
 from steward.runner import run_playbook
@@ -43,6 +45,7 @@ class PassReport:
     expired: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
     skipped_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,12 +59,13 @@ class Executor:
         self.journal = journal or Journal(self.paths.journal)
         self.queue = ActionQueue(self.paths, self.journal)
         self.engine = Engine(settings, self.journal)
+        self.outcomes = Outcomes(self.paths)
 
     # -- locking -----------------------------------------------------------------
     @contextmanager
-    def _lock(self, action_id: str) -> Iterator[bool]:
-        """Non-blocking per-action lock; released by the kernel if this process dies."""
-        fd = os.open(self.paths.locks / f"{action_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    def _lock(self, name: str) -> Iterator[bool]:
+        """Non-blocking lock (per action, per host); released by the kernel if this process dies."""
+        fd = os.open(self.paths.locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -141,8 +145,15 @@ class Executor:
         if entry.suffix != ".yml" or not ID_RE.match(entry.stem) or ".." in entry.stem:
             return self._quarantine_foreign(entry, "not an action file name (<id>.yml)", report)
         action_id = entry.stem
-        with self._lock(action_id) as mine:
+        host = (self.queue.ledger.entry(action_id) or {}).get("host", "-unsigned-")
+        with self._lock(f"host-{host}") as host_free, self._lock(action_id) as mine:
             if not mine:
+                return
+            if not host_free:  # one run at a time per host; it stays in approved/ for the next pass
+                report.deferred.append(action_id)
+                return
+            if not self._reserve_run_slot(desired.policy.max_runs_per_hour, action_id):
+                report.deferred.append(action_id)
                 return
             try:
                 self.queue.move(action_id, "approved", "running", None)
@@ -152,6 +163,29 @@ class Executor:
                 self.journal.append("action_approved", action=action_id, via="file move (seen by the executor)")
             self.journal.append("action_claimed", action=action_id, src="approved", dst="running", pid=os.getpid())
             self._run_claimed(action_id, desired, snapshot, report)
+
+    def _reserve_run_slot(self, per_hour: int, action_id: str) -> bool:
+        """Rate limit: at most `per_hour` claimed runs in any hour, across executors."""
+        path = self.paths.engine / "runs_last_hour.json"
+        fd = os.open(self.paths.locks / "rate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                stamps = [str(t) for t in json.loads(path.read_text())]
+            except (OSError, ValueError):
+                stamps = []
+            now = utcnow()
+            stamps = [t for t in stamps if (now - parse_time(t)).total_seconds() < 3600]
+            if len(stamps) >= per_hour:
+                if not self.journal.has("action_deferred", action_id):
+                    self.journal.append(
+                        "action_deferred", action=action_id, reason=f"rate limit: {per_hour} runs in the last hour"
+                    )
+                return False
+            atomic_write_json(path, [*stamps, isotime(now)])
+            return True
+        finally:
+            os.close(fd)
 
     def _refusal(self, action_id: str, content: bytes) -> str | None:
         reason = self.queue.ledger.verify(action_id, content)
@@ -203,7 +237,7 @@ class Executor:
             return f"stale plan: no world state for {host}"
         if parse_time(world["observed_at"]) < parse_time(meta["evidence"]["observed_at"]):
             return "stale plan: the world state is older than the plan's evidence"
-        current = compute_drift(desired.hosts[host], world, now, self.settings.stale_after)
+        current = compute_drift(desired.hosts[host], world, now, desired.policy.stale_after)
         match = [d for d in current if d.key == meta["key"]]
         if not match:
             return (
@@ -246,12 +280,14 @@ class Executor:
             desired = load_desired(self.settings.inventory)
         except DesiredStateError as exc:
             return {"verified": False, "reason": f"inventory invalid: {exc}"}
+        escalate_after = desired.policy.escalate_after
         snapshot = self.engine.load_world()
         if snapshot is None or host not in snapshot.hosts:
             verdict = {"verified": False, "reason": "world state unusable after the run"}
         else:
             world = snapshot.hosts[host]
-            keys = {d.key for d in compute_drift(desired.hosts[host], world, utcnow(), self.settings.stale_after)}
+            stale_after = desired.policy.stale_after
+            keys = {d.key for d in compute_drift(desired.hosts[host], world, utcnow(), stale_after)}
             gone = meta["key"] not in keys
             verdict = {
                 "verified": gone,
@@ -259,6 +295,8 @@ class Executor:
                 "observe_rc": outcome.rc,
                 "reason": "drift gone" if gone else "drift still present after the run",
             }
+        record = self.outcomes.record(meta["key"], action_id, bool(verdict["verified"]), escalate_after)
+        verdict["failures_in_a_row"] = record["failures"]
         self.journal.append(
             "action_verified" if verdict["verified"] else "action_not_fixed",
             action=action_id,
@@ -266,6 +304,15 @@ class Executor:
             host=host,
             reason=verdict["reason"],
         )
+        if not verdict["verified"] and record["failures"] == escalate_after:
+            self.journal.append(
+                "escalated",
+                key=meta["key"],
+                host=host,
+                failures=record["failures"],
+                summary=f"{record['failures']} remediations did not fix {meta['key']}: no more "
+                f"actions for it until `steward clear {meta['key']}`",
+            )
         return verdict
 
     def watch(self, interval: float = 5.0, max_passes: int | None = None) -> None:

@@ -71,14 +71,19 @@ def test_stopped_container_becomes_one_approved_verified_action(lab, capsys) -> 
     ]
 
 
-def test_two_stopped_containers_give_one_action_each_and_no_duplicates(lab, capsys) -> None:
+def test_every_container_of_a_host_down_is_a_storm_until_acknowledged(lab, capsys) -> None:
     for name in ("mqtt", "homeauto"):
         lab_docker("piha", "stop", "-t", "1", name)
     cli_json(capsys, "observe")
-    cli_json(capsys, "observe")
+    stormy = cli_json(capsys, "observe")
+    assert stormy["plan"]["storm"] is True and stormy["plan"]["new_actions"] == []
+    assert cli_json(capsys, "list") == []
+    assert main(["ack-storm"]) == 0
     cli_json(capsys, "observe")
     keys = sorted(a["key"] for a in cli_json(capsys, "list"))
     assert keys == ["piha/docker/homeauto/not_running", "piha/docker/mqtt/not_running"]
+    cli_json(capsys, "observe")
+    assert len(cli_json(capsys, "list")) == 2  # still one action per key, no duplicates
 
 
 def test_hand_dropped_playbook_in_approved_is_quarantined_and_never_run(lab, capsys, tmp_path) -> None:

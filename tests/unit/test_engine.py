@@ -68,7 +68,7 @@ def test_interrupted_streak_starts_over(lab) -> None:
 
 def test_unusable_world_file_skips_cycle_keeps_last_good_and_writes_nothing(lab, caplog) -> None:
     settings, engine, clock = lab
-    observe(settings, clock, piha=("exited", "exited"))
+    observe(settings, clock, piha=("exited", "running"))
     engine.plan()
     memory_before = settings.paths.memory.read_bytes()
     last_good_before = json.loads(settings.paths.last_good.read_text())
@@ -86,8 +86,8 @@ def test_unusable_world_file_skips_cycle_keeps_last_good_and_writes_nothing(lab,
     world.write_bytes(b"")
     assert engine.plan().skipped and pending(settings) == []
     # once the file is whole again the streak continues where it was
-    observe(settings, clock, piha=("exited", "exited"))
-    assert len(engine.plan().new_actions) == 2
+    observe(settings, clock, piha=("exited", "running"))
+    assert len(engine.plan().new_actions) == 1
 
 
 def test_unreachable_host_gives_one_notice_and_no_action(lab) -> None:
