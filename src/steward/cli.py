@@ -18,7 +18,7 @@ from steward.executor import Executor
 from steward.journal import Journal, utcnow
 from steward.observe import observe
 from steward.outcomes import Outcomes
-from steward.paths import QUEUE_FOLDERS
+from steward.paths import QUEUE_FOLDERS, UnsafeStateDir
 from steward.policy import parse_duration
 from steward.queue import ActionQueue, BadActionId, QueueError
 from steward.silences import SilenceError, Silences
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     except QueueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
+    except (UnsafeStateDir, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return FAILURE
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:

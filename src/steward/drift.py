@@ -16,7 +16,7 @@ from steward.desired import HostDesired
 from steward.model import Drift
 from steward.store.world import parse_time
 
-__all__ = ["Drift", "compute_drift", "observed_areas"]
+__all__ = ["Drift", "blind_spot", "compute_drift", "observed_areas"]
 
 
 def host_level_drift(host: str, world: dict[str, Any], now: datetime, stale_after: int) -> Drift | None:
@@ -47,6 +47,21 @@ def host_level_drift(host: str, world: dict[str, Any], now: datetime, stale_afte
 def observed_areas(world: dict[str, Any]) -> set[str]:
     """Areas this observation speaks for: 'host' always, and each check that ran."""
     return {"host", *(world.get("checks") or {})}
+
+
+def blind_spot(world: dict[str, Any] | None, area: str, now: datetime, stale_after: int) -> str | None:
+    """Why this world state cannot confirm or refute anything about `area`; None if it can."""
+    if world is None:
+        return "no world state for the host"
+    blocked = host_level_drift(world["host"], world, now, stale_after)
+    if blocked is not None:
+        return blocked.summary
+    check = (world.get("checks") or {}).get(area)
+    if not isinstance(check, dict):
+        return f"the {area} check did not run in the newest observation"
+    if check.get("status") != "ok":
+        return f"the {area} check could not look ({check.get('status')}: {check.get('error')})"
+    return None
 
 
 def compute_drift(desired: HostDesired, world: dict[str, Any] | None, now: datetime, stale_after: int) -> list[Drift]:

@@ -175,7 +175,7 @@ class Engine:
             current[d.key] = streak
         for key in sorted(set(previous) - set(current)):
             self.journal.append("drift_resolved", key=key, host=world["host"], cycle=world["cycle"])
-        self._flap_samples(memory, world["host"], spoken, set(current) & {d.key for d in drifts}, policy)
+        self._flap_samples(memory, world["host"], spoken, set(current) & {d.key for d in drifts}, policy, report)
         # a pending action whose drift stayed away for confirm_after observations expires
         resolved = mem["resolved"]
         for key in sorted(k for k in open_keys if k.startswith(world["host"] + "/") and _area(k) in spoken):
@@ -190,7 +190,9 @@ class Engine:
             resolved.pop(key)
         mem["keys"] = current
 
-    def _flap_samples(self, memory: Memory, host: str, spoken: set[str], present: set[str], policy: Policy) -> None:
+    def _flap_samples(
+        self, memory: Memory, host: str, spoken: set[str], present: set[str], policy: Policy, report: CycleReport
+    ) -> None:
         flap = memory.doc["flap"]
         tracked = {k for k in flap if k.startswith(host + "/") and _area(k) in spoken} | {
             k for k in present if _area(k) != "host"
@@ -209,6 +211,8 @@ class Engine:
                     percent=entry["pct"],
                     summary=f"{key} changes state too often ({entry['pct']} %): no action until it settles",
                 )
+                # a plan written from a flapping target acts on noise: withdraw it
+                report.expired.extend(self._expire_key(key, f"target is flapping ({entry['pct']} % state change)"))
             elif entry["flapping"] and pct < policy.flap_stop_pct:
                 entry["flapping"] = False
                 self.journal.append("flapping_stopped", key=key, host=host, percent=entry["pct"])
@@ -267,8 +271,8 @@ class Engine:
             )
         if outcome and outcome.get("failures", 0) > 0:
             seen = memory.doc["backoff"].setdefault(drift.key, {})
-            if seen.get("outcome_at") != outcome.get("last_outcome_at"):
-                seen.update(outcome_at=outcome.get("last_outcome_at"), cycle=memory.doc["cycle"])
+            if seen.get("action") != outcome.get("last_action"):  # a new failed remediation: wait from now
+                seen.update(action=outcome.get("last_action"), cycle=memory.doc["cycle"])
             wait = min(policy.backoff_base ** (outcome["failures"] - 1), policy.backoff_cap_cycles)
             waited = memory.doc["cycle"] - seen["cycle"]
             if waited < wait:

@@ -25,7 +25,7 @@ from typing import Any
 
 from steward.config import Settings
 from steward.desired import DesiredStateError, load_desired
-from steward.drift import compute_drift
+from steward.drift import blind_spot, compute_drift
 from steward.engine import Engine
 from steward.journal import Journal, isotime, utcnow
 from steward.observe import observe
@@ -237,6 +237,9 @@ class Executor:
             return f"stale plan: no world state for {host}"
         if parse_time(world["observed_at"]) < parse_time(meta["evidence"]["observed_at"]):
             return "stale plan: the world state is older than the plan's evidence"
+        blind = blind_spot(world, meta["key"].split("/")[1], now, desired.policy.stale_after)
+        if blind:
+            return f"stale plan: cannot confirm the drift on the newest world state: {blind}"
         current = compute_drift(desired.hosts[host], world, now, desired.policy.stale_after)
         match = [d for d in current if d.key == meta["key"]]
         if not match:
@@ -287,13 +290,16 @@ class Executor:
         else:
             world = snapshot.hosts[host]
             stale_after = desired.policy.stale_after
+            blind = blind_spot(world, meta["key"].split("/")[1], utcnow(), stale_after)
             keys = {d.key for d in compute_drift(desired.hosts[host], world, utcnow(), stale_after)}
-            gone = meta["key"] not in keys
+            gone = blind is None and meta["key"] not in keys
             verdict = {
                 "verified": gone,
                 "observed_at": world["observed_at"],
                 "observe_rc": outcome.rc,
-                "reason": "drift gone" if gone else "drift still present after the run",
+                "reason": "drift gone"
+                if gone
+                else (f"could not verify: {blind}" if blind else "drift still present after the run"),
             }
         record = self.outcomes.record(meta["key"], action_id, bool(verdict["verified"]), escalate_after)
         verdict["failures_in_a_row"] = record["failures"]

@@ -10,6 +10,10 @@ OPEN_FOLDERS = ("pending", "approved", "running")
 ENDED_FOLDERS = ("done", "failed", "rejected", "expired", "quarantine")
 
 
+class UnsafeStateDir(RuntimeError):
+    pass
+
+
 @dataclass(frozen=True)
 class StatePaths:
     root: Path
@@ -60,8 +64,11 @@ class StatePaths:
         return self.actions / name
 
     def ensure(self) -> StatePaths:
-        for sub in (self.world, self.engine, self.ledger, self.locks, self.runs):
+        """Create the folders; refuse a state folder whose parts are symlinks (they could lead outside)."""
+        folders = [self.world, self.engine, self.ledger, self.locks, self.runs, self.actions]
+        folders += [self.folder(name) for name in QUEUE_FOLDERS]
+        for sub in folders:
+            if sub.is_symlink():
+                raise UnsafeStateDir(f"{sub} is a symlink: refusing to use it (it could lead outside the state folder)")
             sub.mkdir(parents=True, exist_ok=True)
-        for name in QUEUE_FOLDERS:
-            self.folder(name).mkdir(parents=True, exist_ok=True)
         return self
