@@ -6,8 +6,8 @@ import json
 import os
 
 import pytest
-from conftest import lab_docker
 
+from conftest import lab_docker
 from steward.cli import main
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

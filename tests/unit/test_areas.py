@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from helpers import world_doc
 
+from helpers import world_doc
 from steward.areas import disk, mqtt, tailscale
 from steward.desired import HostDesired
 from steward.drift import compute_drift

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import container, world_doc
 
+from helpers import container, world_doc
 from steward.desired import HostDesired, Service
 from steward.drift import compute_drift
 

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 import yaml
-from helpers import Clock, container, journal_types, make_settings, service, write_inventory, write_world
 
+from helpers import Clock, container, journal_types, make_settings, service, write_inventory, write_world
 from steward.desired import DesiredStateError
 from steward.engine import Engine
 from steward.journal import Journal

@@ -6,8 +6,8 @@ import json
 import os
 
 import pytest
-from helpers import Clock, container, journal_types, make_settings, service, write_world
 
+from helpers import Clock, container, journal_types, make_settings, service, write_world
 from steward.engine import Engine
 from steward.executor import Executor
 from steward.journal import Journal

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import container, world_doc
 
+from helpers import container, world_doc
 from steward.store.atomic import atomic_move, atomic_write_bytes, atomic_write_json
 from steward.store.world import WorldFileError, load_world, load_world_file
 
