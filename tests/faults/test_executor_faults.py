@@ -1,0 +1,200 @@
+"""The executor under crashes, races and full disks: every action runs at most once, no file is lost.
+
+The hosts are local-connection hosts whose Docker engine is a unix-socket HTTP server answering
+like dockerd (recorded answers: container `crashed` is exited), so observe.yml, the drift engine
+and the executor all run for real through ansible-runner; the remediation task is a marker that
+records each run (and can be slowed down to be killed in the middle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from _docker_server import FakeEngine, load_engine
+
+from conftest import all_files
+from helpers import REPO, Clock, container, journal_types, service, write_inventory, write_world
+from steward.areas import docker as docker_area
+from steward.config import Settings
+from steward.engine import Engine
+from steward.journal import Journal
+from steward.model import Remedy
+from steward.observe import observe
+from steward.store.atomic import atomic_write_json
+
+pytestmark = pytest.mark.slow
+IMAGE = "steward/busybox:test"
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch):
+    """N local hosts, each wanting container `crashed` running; the engine says it is exited."""
+    engine = FakeEngine(str(tmp_path / "docker.sock"))
+    engine.serve_engine(load_engine())
+    marker = tmp_path / "runs.log"
+
+    def make(n_hosts: int, sleep: int = 0, **policy) -> Settings:
+        hosts = {
+            f"node{i}": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": sys.executable,
+                "steward_docker_host": engine.docker_host,
+                "steward_services": [{"name": "crashed", "image": IMAGE}],
+            }
+            for i in range(n_hosts)
+        }
+        pol = {"storm_max_actions": 100, "storm_host_fraction": 1.0, **policy}
+        inv = tmp_path / "hosts.yml"
+        inv.write_text(yaml.safe_dump({"all": {"vars": {"steward_policy": pol}, "hosts": hosts}}))
+        settings = Settings(project_dir=REPO, inventory=inv, state_dir=tmp_path / "state")
+        settings.paths.ensure()
+
+        def marker_remedy(d, desired):
+            cmd = f"echo {{{{ steward_action.id }}}} >> {marker}; sleep {sleep}"
+            return Remedy(what="record the run", modules="ansible.builtin.shell",
+                          tasks=[{"name": "Record this run", "ansible.builtin.shell": cmd, "changed_when": True}])
+
+        monkeypatch.setattr(docker_area, "remediation", marker_remedy)
+        journal = Journal(settings.paths.journal)
+        for _ in range(2):
+            observe(settings, journal)
+            report = Engine(settings, journal).plan()
+        assert len(report.new_actions) == n_hosts, report
+        for action in report.new_actions:
+            os.rename(settings.paths.actions / "pending" / f"{action}.yml",
+                      settings.paths.actions / "approved" / f"{action}.yml")
+        return settings
+
+    yield make, marker
+    engine.close()
+
+
+def executor(settings: Settings, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "STEWARD_STATE_DIR": str(settings.state_dir), "STEWARD_INVENTORY": str(settings.inventory),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.Popen([sys.executable, "-m", "steward", "execute", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def where(settings: Settings, action: str) -> list[str]:
+    return sorted(f.name for f in settings.paths.actions.iterdir() if (f / f"{action}.yml").exists())
+
+
+def test_two_executors_at_once_run_each_action_exactly_once(fleet, fault) -> None:
+    make, marker = fleet
+    settings = make(6)
+    actions = [p.stem for p in (settings.paths.actions / "approved").glob("*.yml")]
+    fault.inject(f"two executors started at once on {len(actions)} approved actions")
+    procs = [executor(settings, "--once") for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    runs = marker.read_text().split()
+    fault.check(sorted(runs) == sorted(actions), f"each action ran exactly once ({len(runs)} runs)")
+    running_events = [e for e in map(json.loads, settings.paths.journal.read_text().splitlines())
+                      if e["type"] == "action_running"]
+    fault.check(sorted(e["action"] for e in running_events) == sorted(actions), "one action_running each")
+    fault.check(len({e["pid"] for e in running_events}) == 2, f"both executors took work: {outputs}")
+    for action in actions:
+        fault.check(where(settings, action) == ["done"], f"{action} is in done/ only")
+    # the marker 'fix' did not fix anything: the verification says so and backoff applies
+    fault.check(journal_types(settings).count("action_not_fixed") == len(actions), "every run verified as not fixed")
+
+
+def test_sigkill_mid_playbook_leaves_action_failed_interrupted_and_never_reruns(fleet, fault) -> None:
+    make, marker = fleet
+    settings = make(1, sleep=60)
+    (action,) = [p.stem for p in (settings.paths.actions / "approved").glob("*.yml")]
+    before = all_files(settings.state_dir)
+    proc = executor(settings, "--once")
+    deadline = time.time() + 120
+    while not (marker.exists() and marker.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert marker.exists(), proc.communicate(timeout=5)[0] if proc.poll() is not None else "no run started"
+    os.killpg(proc.pid, signal.SIGKILL)  # the executor and the ansible-playbook it started
+    proc.wait(timeout=30)
+    fault.inject("SIGKILL to the executor (and its playbook) in the middle of a run")
+    fault.check(where(settings, action) == ["running"], "the action is left in running/")
+    restart = executor(settings, "--once")
+    out = restart.communicate(timeout=120)[0]
+    fault.check(where(settings, action) == ["failed"], f"on restart it moved to failed/: {out}")
+    result = json.loads((settings.paths.actions / "failed" / f"{action}.result.json").read_text())
+    fault.check(result["status"] == "interrupted", "its result says interrupted")
+    fault.check(marker.read_text().split() == [action], "it was not re-run")
+    fault.check(before - {f"actions/approved/{action}.yml"} <= all_files(settings.state_dir), "no file vanished")
+
+
+def test_rate_limit_defers_runs_beyond_the_hourly_budget(fleet, fault) -> None:
+    make, marker = fleet
+    settings = make(3, max_runs_per_hour=2)
+    fault.inject("3 approved actions, budget of 2 runs per hour")
+    out = executor(settings, "--once").communicate(timeout=300)[0]
+    fault.check(len(marker.read_text().split()) == 2, f"two ran: {out}")
+    approved = list((settings.paths.actions / "approved").glob("*.yml"))
+    fault.check(len(approved) == 1, "the third waits in approved/")
+    fault.check(journal_types(settings).count("action_deferred") == 1, "deferral journaled once")
+
+
+def test_symlinked_queue_folder_is_refused_and_nothing_outside_is_touched(fleet, fault, tmp_path) -> None:
+    make, marker = fleet
+    settings = make(1)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "victim.yml").write_text("- hosts: all\n  tasks: []\n")
+    approved = settings.paths.actions / "approved"
+    os.rename(approved, tmp_path / "approved.moved")
+    approved.symlink_to(outside)
+    fault.inject("actions/approved replaced by a symlink to a folder outside the state dir")
+    out, _ = executor(settings, "--once").communicate(timeout=120)
+    fault.check("symlink" in out, "the executor refuses with the reason")
+    fault.check(sorted(p.name for p in outside.iterdir()) == ["victim.yml"], "nothing outside was touched")
+    fault.check(not marker.exists(), "nothing ran")
+
+
+def test_full_filesystem_keeps_the_previous_file_and_shows_nothing_half_written(tmp_path, fault) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
+    try:
+        world = mnt / "world" / "piha.json"
+        atomic_write_json(world, {"schema": 1, "host": "piha", "note": "previous, complete"})
+        previous = world.read_bytes()
+        (mnt / "filler").write_bytes(b"\0" * (200 * 1024))
+        big = {"schema": 1, "host": "piha", "blob": "x" * (100 * 1024)}
+        fault.inject("ENOSPC while writing a 100 KiB world file")
+        with pytest.raises(OSError) as err:
+            atomic_write_json(world, big)
+        fault.check(err.value.errno == 28, "the error is reported (ENOSPC)")
+        fault.check(world.read_bytes() == previous, "the previous file is intact")
+        fault.check(sorted(p.name for p in world.parent.iterdir()) == ["piha.json"], "no temp file left behind")
+        # the engine writing a pending playbook into a full state folder: an error, no half file
+        (mnt / "filler").unlink()
+        (mnt / "world" / "piha.json").unlink()
+        settings = Settings(project_dir=REPO, inventory=write_inventory(tmp_path / "hosts.yml", {"piha": [
+            service("mqtt")]}), state_dir=mnt / "state")
+        settings.paths.ensure()
+        clock = Clock()
+        engine = Engine(settings)
+        write_world(settings, "piha", [container("mqtt", state="exited")], observed_at=clock.tick())
+        engine.plan()
+        write_world(settings, "piha", [container("mqtt", state="exited")], observed_at=clock.tick())
+        free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize
+        (mnt / "filler").write_bytes(b"\0" * (free - 2048))
+        fault.inject("ENOSPC while the engine writes a pending playbook")
+        with pytest.raises(OSError):
+            engine.plan()
+        leftovers = list((settings.paths.actions / "pending").iterdir())
+        fault.check(leftovers == [], f"nothing half-written is visible in pending/ ({leftovers})")
+        fault.check(json.loads((settings.paths.world / "piha.json").read_text())["host"] == "piha", "world intact")
+        (mnt / "filler").unlink()
+        fault.check(len(engine.plan().new_actions) == 1, "with space again, the next cycle writes the action")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
