@@ -6,7 +6,9 @@ one raises DesiredStateError naming the host and the variable, and nothing acts 
 
 from __future__ import annotations
 
+import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,42 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+_cache: dict[Path, tuple[tuple[tuple[str, int, int], ...], DesiredState]] = {}
+
+
+def _signature(inventory: Path) -> tuple[tuple[str, int, int], ...]:
+    # (path, size, crc32 of the content): an edit within the same clock tick is still seen
+    """Every file that can feed a static inventory: the source and group_vars/host_vars beside it."""
+    root = inventory if inventory.is_dir() else inventory.parent
+    files = [inventory] if inventory.is_file() else []
+    for sub in ("group_vars", "host_vars"):
+        if (root / sub).is_dir():
+            files += sorted(p for p in (root / sub).rglob("*") if p.is_file())
+    if inventory.is_dir():
+        files += sorted(p for p in inventory.rglob("*") if p.is_file())
+    out = []
+    for f in files:
+        data = f.read_bytes()
+        out.append((str(f), len(data), zlib.crc32(data)))
+    return tuple(out)
+
+
+def load_desired_cached(inventory: Path) -> DesiredState:
+    """load_desired, reused while no inventory file changed (long-running processes, benchmarks).
+
+    Only for inventories made of files: an executable or plugin source is re-read every time."""
+    static = inventory.is_dir() or inventory.suffix in (".yml", ".yaml", ".ini", ".json", "")
+    if not static or not os.access(inventory, os.R_OK) or (inventory.is_file() and os.access(inventory, os.X_OK)):
+        return load_desired(inventory)
+    sig = _signature(inventory)
+    hit = _cache.get(inventory)
+    if hit and hit[0] == sig:
+        return hit[1]
+    desired = load_desired(inventory)
+    _cache[inventory] = (sig, desired)
+    return desired
 
 
 _plugin_loader_ready = False

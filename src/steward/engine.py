@@ -17,7 +17,7 @@ from typing import Any
 
 from steward.areas import AREAS
 from steward.config import Settings
-from steward.desired import DesiredState, load_desired
+from steward.desired import DesiredState, load_desired_cached
 from steward.drift import Drift, compute_drift, observed_areas
 from steward.journal import Journal, isotime, utcnow
 from steward.outcomes import Outcomes
@@ -64,7 +64,7 @@ class Memory:
         return self.doc["hosts"].setdefault(name, {"observed_at": None, "keys": {}, "resolved": {}})
 
     def save(self) -> None:
-        atomic_write_json(self.path, self.doc)
+        atomic_write_json(self.path, self.doc, compact=True)
 
 
 class Engine:
@@ -91,8 +91,11 @@ class Engine:
         return snapshot
 
     def plan(self, now: datetime | None = None) -> CycleReport:
-        now = now or utcnow()
-        desired = load_desired(self.settings.inventory)  # DesiredStateError: no actions at all
+        with self.journal.batched():
+            return self._plan(now or utcnow())
+
+    def _plan(self, now: datetime) -> CycleReport:
+        desired = load_desired_cached(self.settings.inventory)  # DesiredStateError: no actions at all
         policy = desired.policy
         snapshot = self.load_world()
         if snapshot is None:

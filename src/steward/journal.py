@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,43 @@ def isotime(when: datetime | None = None) -> str:
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._buffer: list[bytes] | None = None
 
-    def append(self, type_: str, **fields: Any) -> dict[str, Any]:
-        event = {"type": type_, "at": isotime(), **fields}
-        line = (json.dumps(event, sort_keys=True, default=str) + "\n").encode()
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Collect the events of one plan cycle and write them with one write + fsync at the end."""
+        if self._buffer is not None:
+            yield
+            return
+        self._buffer = []
+        try:
+            yield
+        finally:
+            self.flush()
+            self._buffer = None
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._write(b"".join(self._buffer))
+            self._buffer.clear()
+
+    def _write(self, data: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND + a single write(): concurrent writers never interleave within a line.
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def append(self, type_: str, **fields: Any) -> dict[str, Any]:
+        event = {"type": type_, "at": isotime(), **fields}
+        line = (json.dumps(event, sort_keys=True, default=str) + "\n").encode()
+        if self._buffer is not None:
+            self._buffer.append(line)
+        else:
+            self._write(line)
         level = logging.WARNING if type_ in WARNING_EVENTS else logging.INFO
         log.log(level, "%s %s", type_, _describe(fields))
         return event

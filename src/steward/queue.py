@@ -114,9 +114,11 @@ class ActionQueue:
         content = text.encode()
         self.ledger.record(action_id, content, meta)
         path = atomic_write_text(self.path("pending", action_id), text)
+        self.journal.flush()  # events of the cycle so far, then this one, reach the disk now
         self.journal.append(
             "action_pending", action=action_id, key=meta.get("key"), host=meta.get("host"), summary=meta.get("summary")
         )
+        self.journal.flush()
         return path
 
     def move(

@@ -45,8 +45,10 @@ def atomic_write_text(path: Path | str, text: str, mode: int = 0o644) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), mode)
 
 
-def atomic_write_json(path: Path | str, obj: Any, mode: int = 0o644) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode)
+def atomic_write_json(path: Path | str, obj: Any, mode: int = 0o644, compact: bool = False) -> Path:
+    """Indented for files people read; compact for big engine-internal files."""
+    text = json.dumps(obj, separators=(",", ":")) if compact else json.dumps(obj, indent=2, sort_keys=True)
+    return atomic_write_text(path, text + "\n", mode)
 
 
 def atomic_move(src: Path, dst: Path) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from steward.store.atomic import atomic_write_json
+from steward.store.atomic import atomic_write_bytes
 
 SCHEMA = 1
 DOCKER_STATUSES = {"ok", "engine_unreachable", "permission_denied", "api_error", "check_failed"}
@@ -27,6 +27,7 @@ class WorldFileError(ValueError):
 class WorldSnapshot:
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # file name -> reason
+    raw: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)  # the validated bytes
 
     @property
     def usable(self) -> bool:
@@ -75,6 +76,10 @@ def validate_world(doc: Any, expected_host: str) -> dict[str, Any]:
 
 
 def load_world_file(path: Path) -> dict[str, Any]:
+    return _load(path)[0]
+
+
+def _load(path: Path) -> tuple[dict[str, Any], bytes]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -85,23 +90,24 @@ def load_world_file(path: Path) -> dict[str, Any]:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WorldFileError(f"not valid JSON ({exc})") from None
-    return validate_world(doc, path.stem)
+    return validate_world(doc, path.stem), raw
 
 
 def load_world(world_dir: Path) -> WorldSnapshot:
     """Load every `<host>.json` in world_dir. Temp files (dot-prefixed) are ignored."""
     hosts: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
+    raw: dict[str, bytes] = {}
     if not world_dir.is_dir():
         return WorldSnapshot()
     for path in sorted(world_dir.iterdir()):
         if path.name.startswith(".") or path.suffix != ".json":
             continue
         try:
-            hosts[path.stem] = load_world_file(path)
+            hosts[path.stem], raw[path.stem] = _load(path)
         except WorldFileError as exc:
             errors[path.name] = str(exc)
-    return WorldSnapshot(hosts=hosts, errors=errors)
+    return WorldSnapshot(hosts=hosts, errors=errors, raw=raw)
 
 
 class LastKnownGood:
@@ -111,7 +117,9 @@ class LastKnownGood:
         self.path = path
 
     def save(self, snapshot: WorldSnapshot) -> None:
-        atomic_write_json(self.path, {"hosts": snapshot.hosts})
+        """One file holding every host's validated world document, byte for byte (no re-encoding)."""
+        parts = [json.dumps(host).encode() + b": " + snapshot.raw[host] for host in sorted(snapshot.raw)]
+        atomic_write_bytes(self.path, b'{"hosts": {' + b",\n".join(parts) + b"}}\n")
 
     def load(self) -> WorldSnapshot:
         try:
