@@ -99,8 +99,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     print(
-        f"| hosts | floor: read+parse (s) | plan cycle, warm (s) | ratio | first cycle incl. inventory parse (s) "
-        f"| actions | peak RSS (MiB) |"
+        "| hosts | floor: read+parse (s) | plan cycle, warm (s) | ratio | first cycle incl. inventory parse (s) "
+        "| actions | peak RSS (MiB) |"
     )
     print("|---|---|---|---|---|---|---|")
     for n in args.hosts:
@@ -113,7 +113,7 @@ def main() -> None:
             load_desired_cached(settings.inventory)
             cold_inventory = time.perf_counter() - t
             floors, cycles, actions = [], [], 0
-            for k in range(args.repeat + 1):
+            for _k in range(args.repeat + 1):
                 # a fresh observation every cycle, as in production (observe, then plan)
                 observe(settings, n, args.services, datetime.now(UTC).replace(microsecond=0))
                 floors.append(floor(settings))
@@ -124,7 +124,8 @@ def main() -> None:
             f, c = statistics.median(floors[1:]), statistics.median(cycles[1:])
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(
-                f"| {n} | {f:.2f} | {c:.2f} | {c / f:.2f}x | {cold_inventory + cycles[0]:.1f} | {actions} | {rss:.0f} |",
+                f"| {n} | {f:.2f} | {c:.2f} | {c / f:.2f}x | {cold_inventory + cycles[0]:.1f} | {actions} "
+                f"| {rss:.0f} |",
                 flush=True,
             )
         finally:
