@@ -34,8 +34,8 @@ def test_disk_parse_forms_and_errors() -> None:
     _, problems = disk.parse("piha", {"data": 90, "/x": 150, "/y": {"max_used": 3}, "/z": True})
     text = "; ".join(f"{h} {v}: {m}" for h, v, m in problems)
     assert "steward_disk['data']: the key must be an absolute mount path" in text
-    assert "steward_disk['/x']: must be a percentage" in text
-    assert "unknown key(s) max_used" in text and "steward_disk['/z']: must be a percentage" in text
+    assert "steward_disk['/x']: must be a whole percentage" in text
+    assert "unknown key(s) max_used" in text and "steward_disk['/z']: must be a whole percentage" in text
     assert all(h == "piha" for h, _, _ in problems)
 
 

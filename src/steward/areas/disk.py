@@ -24,10 +24,10 @@ class DiskRule:
 def _pct(problems: list[Problem], host: str, var: str, value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 100:
-        problems.append((host, var, f"must be a percentage between 1 and 100, got {value!r}"))
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100:
+        problems.append((host, var, f"must be a whole percentage between 1 and 100, got {value!r}"))
         return None
-    return int(value)
+    return value
 
 
 def parse(host: str, value: Any) -> tuple[tuple[DiskRule, ...], list[Problem]]:
@@ -82,7 +82,21 @@ def drift(desired: HostDesired, check: dict[str, Any]) -> list[Drift]:
             continue  # not looked at this time
         target = slug(rule.path)
         want = {"path": rule.path, "max_used_pct": rule.max_used_pct, "max_inodes_pct": rule.max_inodes_pct}
-        if not mount.get("present", True):
+        if mount.get("present") is None:  # the node could not look (hung mount, permission): not "missing"
+            out.append(
+                Drift(
+                    host,
+                    "disk",
+                    target,
+                    "no_answer",
+                    f"{rule.path} on {host} could not be examined: {mount.get('error')}",
+                    desired=want,
+                    observed={"present": None},
+                    notice_only=True,
+                )
+            )
+            continue
+        if mount.get("present") is False:
             out.append(
                 Drift(
                     host,
