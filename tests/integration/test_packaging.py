@@ -16,7 +16,8 @@ def test_collection_tarball_has_the_collection_and_nothing_else(tmp_path: Path) 
     subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
                    check=True, capture_output=True, env=env, timeout=300)
     (tarball,) = tmp_path.glob("homelab-steward-*.tar.gz")
-    names = tarfile.open(tarball).getnames()
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
     tops = {n.split("/")[0] for n in names}
     assert {"plugins", "roles", "meta", "README.md", "MANIFEST.json", "FILES.json"} <= tops
     for unwanted in ("src", "tests", "state", "collections", ".venv", "lab", "bench"):
