@@ -267,7 +267,9 @@ def cmd_silence(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ack_storm(settings: Settings, args: argparse.Namespace) -> int:
-    Engine(settings).ack_storm()
+    if not Engine(settings).ack_storm():
+        print("error: there is no storm to acknowledge", file=sys.stderr)
+        return BAD_INPUT
     print("storm acknowledged: the next plan cycle writes the held-back actions")
     return OK
 

@@ -10,6 +10,7 @@ the storm breaker for the cycle as a whole.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,11 +21,12 @@ from steward.config import Settings
 from steward.desired import DesiredState, load_desired_cached
 from steward.drift import Drift, compute_drift, observed_areas
 from steward.journal import Journal, isotime, utcnow
+from steward.locks import exclusive
 from steward.outcomes import Outcomes
 from steward.planner import render_action
 from steward.policy import Policy, flap_percent
 from steward.queue import ActionQueue
-from steward.silences import Silences, matches
+from steward.silences import Silences, matches, target_names
 from steward.store.atomic import atomic_write_json
 from steward.store.world import LastKnownGood, WorldSnapshot, load_world, parse_time
 
@@ -42,6 +44,13 @@ class CycleReport:
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+
+def action_id_for(drift: Drift, now: datetime) -> str:
+    """Readable and always a valid id: time, host, target (shortened), kind, random suffix."""
+    target = re.sub(r"[^A-Za-z0-9_.-]", "_", drift.target)[:40].strip("._-") or "x"
+    host = drift.host[:40]
+    return f"{now:%Y%m%dT%H%M%SZ}-{host}-{target}-{drift.kind}-{secrets.token_hex(2)}"
 
 
 def _area(key: str) -> str:
@@ -91,7 +100,8 @@ class Engine:
         return snapshot
 
     def plan(self, now: datetime | None = None) -> CycleReport:
-        with self.journal.batched():
+        """One cycle; concurrent callers (cron, a rulebook-triggered observe) take turns."""
+        with exclusive(self.settings.paths.locks / "engine.lock"), self.journal.batched():
             return self._plan(now or utcnow())
 
     def _plan(self, now: datetime) -> CycleReport:
@@ -132,6 +142,10 @@ class Engine:
             action_id = self._write_action(desired, drift, streak, now)
             if action_id:
                 report.new_actions.append(action_id)
+                # a further action for this key needs fresh confirmation, not the same evidence again
+                mem = memory.host(drift.host)
+                mem["keys"][drift.key]["count"] = 0
+                memory.doc["backoff"][drift.key] = {"observation": mem.get("observations", 0), "action": action_id}
         memory.save()
         report.expired.extend(self._expire_by_ttl(now))
         return report
@@ -153,7 +167,17 @@ class Engine:
         # An unreachable/stale host, or a check that did not run, says nothing about the other
         # areas: their streaks are carried over untouched, neither extended nor resolved.
         spoken = {"host"} if any(d.area == "host" for d in drifts) else observed_areas(world)
-        current: dict[str, Any] = {k: v for k, v in previous.items() if _area(k) not in spoken}
+        # a check that ran but could not look (engine unreachable, ...) speaks only for its own
+        # area-level notice, not for the containers/mounts/peers it could not see
+        blind = {
+            a for a, c in (world.get("checks") or {}).items() if not isinstance(c, dict) or c.get("status") != "ok"
+        }
+        present = {d.key for d in drifts}
+
+        def says_nothing(key: str) -> bool:
+            return _area(key) not in spoken or (_area(key) in blind and key not in present)
+
+        current: dict[str, Any] = {k: v for k, v in previous.items() if says_nothing(k)}
         for d in drifts:
             streak = previous.get(d.key)
             if streak is None:
@@ -178,10 +202,11 @@ class Engine:
             current[d.key] = streak
         for key in sorted(set(previous) - set(current)):
             self.journal.append("drift_resolved", key=key, host=world["host"], cycle=world["cycle"])
-        self._flap_samples(memory, world["host"], spoken, set(current) & {d.key for d in drifts}, policy, report)
+        mem["observations"] = mem.get("observations", 0) + 1
+        self._flap_samples(memory, world["host"], spoken - blind, present, policy, report)
         # a pending action whose drift stayed away for confirm_after observations expires
         resolved = mem["resolved"]
-        for key in sorted(k for k in open_keys if k.startswith(world["host"] + "/") and _area(k) in spoken):
+        for key in sorted(k for k in open_keys if k.startswith(world["host"] + "/") and not says_nothing(k)):
             if key in current:
                 resolved.pop(key, None)
                 continue
@@ -201,7 +226,7 @@ class Engine:
             k for k in present if _area(k) != "host"
         }
         for key in sorted(tracked):
-            entry = flap.setdefault(key, {"samples": [], "flapping": False})
+            entry = flap.setdefault(key, {"samples": [False], "flapping": False})
             entry["samples"] = (entry["samples"] + [key in present])[-policy.flap_window :]
             pct = flap_percent(entry["samples"], policy.flap_window)
             entry["pct"] = round(pct, 1)
@@ -261,11 +286,16 @@ class Engine:
     ) -> str | None:
         if memory.doc["flap"].get(drift.key, {}).get("flapping"):
             return "flapping"
+        rejected = self._rejected_this_episode(
+            drift, memory.host(drift.host)["keys"].get(drift.key, {}).get("since", "")
+        )
+        if rejected:
+            return rejected
         for silence in silences:
             if matches(silence, drift):
                 return f"silenced until {silence['expires_at']} ({silence['reason']})"
         for window in desired.hosts[drift.host].windows:
-            if window.active(now) and (not window.targets or drift.target in window.targets):
+            if window.active(now) and (not window.targets or target_names(drift) & set(window.targets)):
                 return f"maintenance window {window.name}"
         if outcome and outcome.get("escalated"):
             return (
@@ -273,13 +303,15 @@ class Engine:
                 f"run `steward clear {drift.key}` once a human has looked"
             )
         if outcome and outcome.get("failures", 0) > 0:
-            seen = memory.doc["backoff"].setdefault(drift.key, {})
-            if seen.get("action") != outcome.get("last_action"):  # a new failed remediation: wait from now
-                seen.update(action=outcome.get("last_action"), cycle=memory.doc["cycle"])
+            # counted in observations of the host since the failed action was written, not in plan runs
+            observed = memory.host(drift.host).get("observations", 0)
+            written = memory.doc["backoff"].get(drift.key, {}).get("observation", observed)
             wait = min(policy.backoff_base ** (outcome["failures"] - 1), policy.backoff_cap_cycles)
-            waited = memory.doc["cycle"] - seen["cycle"]
-            if waited < wait:
-                return f"backoff: last remediation did not fix it; waiting {wait - waited} more cycle(s)"
+            if observed - written <= wait:
+                return (
+                    f"backoff: the last remediation did not fix it; waiting {wait - (observed - written) + 1} "
+                    "more observation(s)"
+                )
         return None
 
     def _storm(
@@ -299,13 +331,12 @@ class Engine:
             if n >= 2 and n > policy.storm_host_fraction * max(len(desired.hosts[h].services), 1)
         ]
         stormy = len(candidates) > policy.storm_max_actions or bool(crowded)
-        acked = self.storm_ack_path.exists()
-        if not stormy:
-            if memory.doc["storm"]:
-                self.journal.append("storm_over", reason="the cycle is calm again")
+        if memory.doc["storm"] and not stormy and not candidates:
+            self.journal.append("storm_over", reason="the cycle is calm again")
             memory.doc["storm"] = None
+        if not memory.doc["storm"] and not stormy:
             return False
-        if acked:
+        if self.storm_ack_path.exists():
             self.storm_ack_path.rename(self.storm_ack_path.with_suffix(f".used-{memory.doc['cycle']}"))
             self.journal.append("storm_acknowledged", actions=len(candidates))
             memory.doc["storm"] = None
@@ -335,7 +366,7 @@ class Engine:
         if remedy is None:
             return None
         world = streak["world"]
-        action_id = f"{now:%Y%m%dT%H%M%SZ}-{drift.host}-{drift.target}-{drift.kind}-{secrets.token_hex(2)}"
+        action_id = action_id_for(drift, now)
         meta = {
             "id": action_id,
             "key": drift.key,
@@ -361,6 +392,14 @@ class Engine:
         }
         self.queue.write_pending(action_id, render_action(drift, remedy, meta, hint), meta)
         return action_id
+
+    def _rejected_this_episode(self, drift: Drift, since: str) -> str | None:
+        """A human rejected an action for this key after the drift started: do not ask again until it resolves."""
+        for info in self.queue.list(("rejected",)):
+            evidence = (self.queue.ledger.entry(info.id) or {}).get("evidence", {})
+            if info.key == drift.key and evidence.get("since") == since:  # same episode of this drift
+                return f"rejected by a human ({info.id}); not proposed again until the drift resolves"
+        return None
 
     def _expire_key(self, key: str, reason: str) -> list[str]:
         out = []
@@ -393,6 +432,10 @@ class Engine:
                 out.append(info.id)
         return out
 
-    def ack_storm(self) -> None:
+    def ack_storm(self) -> bool:
+        """Let the next cycle write what the storm breaker holds; False when there is no storm."""
+        if not Memory(self.settings).doc["storm"]:
+            return False
         atomic_write_json(self.storm_ack_path, {"at": isotime()})
         self.journal.append("storm_ack_requested", via="cli")
+        return True

@@ -1,40 +1,40 @@
 """The executor: runs approved actions, one claim at a time, and verifies the result.
 
 For each file in approved/ it
-1. claims it: takes a per-action lock, then atomically renames approved/ID.yml -> running/;
-   two executors never run one action twice;
-2. refuses what it must not run: unsigned/edited files and replays -> quarantine/,
-   past their TTL or whose drift no longer holds on the newest world -> expired/;
-3. runs it through ansible_runner (artifacts in runs/ID/) -> done/ or failed/ + a result file;
-4. re-observes the host and journals action_verified or action_not_fixed.
+1. claims it: takes the host's and the action's locks, then atomically renames
+   approved/ID.yml -> running/; two executors never run one action twice;
+2. refuses what it must not run: unsigned/edited files and replays -> quarantine/; past their
+   TTL or whose drift no longer holds on the newest world state -> expired/;
+3. runs the exact bytes it verified (a copy in runs/ID/) through ansible_runner
+   -> done/ or failed/ + a result file;
+4. re-observes the host and journals action_verified or action_not_fixed (outcomes feed backoff).
 On start, anything left in running/ without a live owner was interrupted: -> failed/, never re-run.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from steward.config import Settings
-from steward.desired import DesiredStateError, load_desired
+from steward.desired import DesiredState, DesiredStateError, load_desired_cached
 from steward.drift import blind_spot, compute_drift
 from steward.engine import Engine
 from steward.journal import Journal, isotime, utcnow
+from steward.locks import exclusive, try_exclusive
 from steward.observe import observe
 from steward.outcomes import Outcomes
 from steward.paths import ENDED_FOLDERS
-from steward.queue import ID_RE, ActionQueue, QueueError
+from steward.queue import ActionQueue, BadActionId, QueueError, check_id
 from steward.runner import run_playbook
-from steward.store.atomic import atomic_write_json
-from steward.store.world import parse_time
+from steward.store.atomic import atomic_write_bytes, atomic_write_json
+from steward.store.world import WorldSnapshot, parse_time
 
 
 @dataclass
@@ -46,6 +46,7 @@ class PassReport:
     quarantined: list[str] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     skipped_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,20 +62,8 @@ class Executor:
         self.engine = Engine(settings, self.journal)
         self.outcomes = Outcomes(self.paths)
 
-    # -- locking -----------------------------------------------------------------
-    @contextmanager
-    def _lock(self, name: str) -> Iterator[bool]:
-        """Non-blocking lock (per action, per host); released by the kernel if this process dies."""
-        fd = os.open(self.paths.locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+    def _lock(self, name: str) -> Any:
+        return try_exclusive(self.paths.locks / f"{name}.lock")
 
     # -- start-up recovery ----------------------------------------------------------
     def recover(self) -> list[str]:
@@ -82,45 +71,53 @@ class Executor:
         out = []
         for action_id in self.queue.ids("running"):
             with self._lock(action_id) as mine:
-                if not mine:
-                    continue  # a live executor holds it
-                if not self.queue.path("running", action_id).exists():
-                    continue
-                self.queue.move(
-                    action_id,
-                    "running",
-                    "failed",
-                    "action_interrupted",
-                    result={
-                        "status": "interrupted",
-                        "reason": "the executor stopped while this action was running; "
-                        "not re-run automatically: check the host, then decide",
-                    },
-                    reason="interrupted",
+                if not mine or not self.queue.path("running", action_id).exists():
+                    continue  # a live executor holds it, or it just moved on
+                started = self.journal.has("action_running", action_id)
+                why = (
+                    (
+                        "the executor stopped while this action was running; not re-run automatically: "
+                        "check the host, then decide"
+                    )
+                    if started
+                    else ("the executor stopped after claiming this action, before running it; it did not run")
                 )
+                try:
+                    self.queue.move(
+                        action_id,
+                        "running",
+                        "failed",
+                        "action_interrupted",
+                        result={"status": "interrupted", "started": started, "reason": why},
+                        reason="interrupted",
+                    )
+                except QueueError as exc:
+                    self.journal.append("executor_error", action=action_id, reason=str(exc))
+                    continue
                 out.append(action_id)
         return out
 
     # -- one pass -------------------------------------------------------------------
     def run_once(self) -> PassReport:
         report = PassReport(interrupted=self.recover())
-        approved = sorted(self.paths.folder("approved").iterdir())
+        approved = sorted(p for p in self.paths.folder("approved").iterdir() if not p.name.startswith("."))
         if not approved:
             return report
         try:
-            desired = load_desired(self.settings.inventory)
+            load_desired_cached(self.settings.inventory)
         except DesiredStateError as exc:
             report.skipped_reason = f"inventory invalid: {exc}"
             self.journal.append("executor_skipped", reason=report.skipped_reason)
             return report
-        snapshot = self.engine.load_world()
-        if snapshot is None:
+        if self.engine.load_world() is None:
             report.skipped_reason = "world state unusable: not running anything on unverified evidence"
             return report
         for entry in approved:
-            if entry.name.startswith("."):
-                continue
-            self._process_entry(entry, desired, snapshot, report)
+            try:
+                self._process_entry(entry, report)
+            except QueueError as exc:  # one bad file never stops the others
+                report.errors.append(f"{entry.name}: {exc}")
+                self.journal.append("executor_error", file=entry.name, reason=str(exc))
         return report
 
     def _quarantine_foreign(self, entry: Path, reason: str, report: PassReport) -> None:
@@ -136,23 +133,22 @@ class Executor:
         self.journal.append("action_quarantined", file=entry.name, reason=reason, dst=str(target))
         report.quarantined.append(entry.name)
 
-    def _process_entry(self, entry: Path, desired: Any, snapshot: Any, report: PassReport) -> None:
-        name = entry.name
-        if name.endswith(".result.json"):
+    def _process_entry(self, entry: Path, report: PassReport) -> None:
+        if entry.name.endswith(".result.json"):
             return
         if entry.is_symlink() or not entry.is_file():
             return self._quarantine_foreign(entry, "not a regular file (symlink or folder)", report)
-        if entry.suffix != ".yml" or not ID_RE.match(entry.stem) or ".." in entry.stem:
+        try:
+            action_id = check_id(entry.stem) if entry.suffix == ".yml" else None
+        except BadActionId:
+            action_id = None
+        if action_id is None:
             return self._quarantine_foreign(entry, "not an action file name (<id>.yml)", report)
-        action_id = entry.stem
         host = (self.queue.ledger.entry(action_id) or {}).get("host", "-unsigned-")
         with self._lock(f"host-{host}") as host_free, self._lock(action_id) as mine:
             if not mine:
                 return
             if not host_free:  # one run at a time per host; it stays in approved/ for the next pass
-                report.deferred.append(action_id)
-                return
-            if not self._reserve_run_slot(desired.policy.max_runs_per_hour, action_id):
                 report.deferred.append(action_id)
                 return
             try:
@@ -162,71 +158,89 @@ class Executor:
             if not self.journal.has("action_approved", action_id):
                 self.journal.append("action_approved", action=action_id, via="file move (seen by the executor)")
             self.journal.append("action_claimed", action=action_id, src="approved", dst="running", pid=os.getpid())
-            self._run_claimed(action_id, desired, snapshot, report)
+            self._run_claimed(action_id, report)
 
-    def _reserve_run_slot(self, per_hour: int, action_id: str) -> bool:
-        """Rate limit: at most `per_hour` claimed runs in any hour, across executors."""
-        path = self.paths.engine / "runs_last_hour.json"
-        fd = os.open(self.paths.locks / "rate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    def _settle(self, action_id: str, dst: str, event: str, status: str, reason: str) -> None:
+        """running/ -> dst/ with a result; a name clash in quarantine/ gets a unique name, never an overwrite."""
+        self.queue.move(
+            action_id,
+            "running",
+            dst,
+            event,
+            result={"status": status, "reason": reason},
+            reason=reason,
+            unique=dst == "quarantine",
+        )
+
+    def _run_claimed(self, action_id: str, report: PassReport) -> None:
+        running = self.queue.path("running", action_id)
+        content = running.read_bytes()  # these exact bytes are verified, checked and run
+        refusal, meta = self._refusal(action_id, content)
+        if refusal:
+            self._settle(action_id, "quarantine", "action_quarantined", "quarantined", refusal)
+            report.quarantined.append(action_id)
+            return
+        # judge on the newest evidence: an earlier run in this pass may have changed the host
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            desired = load_desired_cached(self.settings.inventory)
+        except DesiredStateError as exc:
+            return self._release(action_id, f"inventory invalid: {exc}", report)
+        snapshot = self.engine.load_world()
+        if snapshot is None:
+            return self._release(action_id, "world state unusable", report)
+        stale = self._stale_reason(meta, desired, snapshot, utcnow())
+        if stale:
+            self._settle(action_id, "expired", "action_expired", "expired", stale)
+            report.expired.append(action_id)
+            return
+        if not self._reserve_run_slot(desired.policy.max_runs_per_hour):
+            return self._release(
+                action_id, f"rate limit: {desired.policy.max_runs_per_hour} runs in the last hour", report
+            )
+        copy = atomic_write_bytes(self.paths.runs / action_id / "playbook.yml", content)
+        self._execute(action_id, meta, copy, report)
+
+    def _release(self, action_id: str, reason: str, report: PassReport) -> None:
+        """Not now (no usable evidence, no run slot): back to approved/ for a later pass."""
+        self.queue.move(action_id, "running", "approved", None)
+        if not self.journal.has("action_deferred", action_id):
+            self.journal.append("action_deferred", action=action_id, reason=reason)
+        report.deferred.append(action_id)
+
+    def _reserve_run_slot(self, per_hour: int) -> bool:
+        """Rate limit: at most `per_hour` runs started in any hour, across executors."""
+        path = self.paths.engine / "runs_last_hour.json"
+        with exclusive(self.paths.locks / "rate.lock"):
             try:
-                stamps = [str(t) for t in json.loads(path.read_text())]
-            except (OSError, ValueError):
+                stamps = [str(t) for t in yaml.safe_load(path.read_text()) or []]
+            except (OSError, yaml.YAMLError):
                 stamps = []
             now = utcnow()
             stamps = [t for t in stamps if (now - parse_time(t)).total_seconds() < 3600]
             if len(stamps) >= per_hour:
-                if not self.journal.has("action_deferred", action_id):
-                    self.journal.append(
-                        "action_deferred", action=action_id, reason=f"rate limit: {per_hour} runs in the last hour"
-                    )
                 return False
             atomic_write_json(path, [*stamps, isotime(now)])
             return True
-        finally:
-            os.close(fd)
 
-    def _refusal(self, action_id: str, content: bytes) -> str | None:
+    def _refusal(self, action_id: str, content: bytes) -> tuple[str | None, dict[str, Any]]:
+        """Why this file must not run (or None), and its steward_action metadata from the verified bytes."""
         reason = self.queue.ledger.verify(action_id, content)
         if reason:
-            return reason
+            return reason, {}
         ended = [f for f in ENDED_FOLDERS if self.queue.path(f, action_id).exists()]
         if ended:
-            return f"replay: action {action_id} already ended in {ended[0]}/"
-        return None
+            return f"replay: action {action_id} already ended in {ended[0]}/", {}
+        try:
+            meta = yaml.safe_load(content)[0]["vars"]["steward_action"]
+        except (yaml.YAMLError, LookupError, TypeError):
+            return "signed, but without steward_action metadata", {}
+        if meta.get("id") != action_id:
+            return f"signed metadata names action {meta.get('id')!r}, not {action_id!r}", {}
+        return None, meta
 
-    def _run_claimed(self, action_id: str, desired: Any, snapshot: Any, report: PassReport) -> None:
-        running = self.queue.path("running", action_id)
-        content = running.read_bytes()
-        refusal = self._refusal(action_id, content)
-        if refusal:
-            self.queue.move(
-                action_id,
-                "running",
-                "quarantine",
-                "action_quarantined",
-                result={"status": "quarantined", "reason": refusal},
-                reason=refusal,
-            )
-            report.quarantined.append(action_id)
-            return
-        meta = self.queue.ledger.entry(action_id) or {}
-        stale = self._stale_reason(meta, desired, snapshot, utcnow())
-        if stale:
-            self.queue.move(
-                action_id,
-                "running",
-                "expired",
-                "action_expired",
-                result={"status": "expired", "reason": stale},
-                reason=stale,
-            )
-            report.expired.append(action_id)
-            return
-        self._execute(action_id, meta, running, report)
-
-    def _stale_reason(self, meta: dict[str, Any], desired: Any, snapshot: Any, now: datetime) -> str | None:
+    def _stale_reason(
+        self, meta: dict[str, Any], desired: DesiredState, snapshot: WorldSnapshot, now: datetime
+    ) -> str | None:
         if parse_time(meta["expires_at"]) <= now:
             return f"expired: TTL passed at {meta['expires_at']}"
         host = meta["host"]
@@ -240,8 +254,11 @@ class Executor:
         blind = blind_spot(world, meta["key"].split("/")[1], now, desired.policy.stale_after)
         if blind:
             return f"stale plan: cannot confirm the drift on the newest world state: {blind}"
-        current = compute_drift(desired.hosts[host], world, now, desired.policy.stale_after)
-        match = [d for d in current if d.key == meta["key"]]
+        match = [
+            d
+            for d in compute_drift(desired.hosts[host], world, now, desired.policy.stale_after)
+            if d.key == meta["key"]
+        ]
         if not match:
             return (
                 f"stale plan: drift {meta['key']} no longer holds on the newest world state "
@@ -251,13 +268,13 @@ class Executor:
             return f"stale plan: the evidence for {meta['key']} changed since the plan was written"
         return None
 
-    def _execute(self, action_id: str, meta: dict[str, Any], running: Path, report: PassReport) -> None:
+    def _execute(self, action_id: str, meta: dict[str, Any], playbook: Path, report: PassReport) -> None:
         host = meta["host"]
         started = isotime()
         self.journal.append("action_running", action=action_id, key=meta["key"], host=host, pid=os.getpid())
         report.ran.append(action_id)
         try:
-            outcome = run_playbook(self.settings, running, self.paths.runs / action_id, limit=host)
+            outcome = run_playbook(self.settings, playbook, self.paths.runs / action_id, limit=host)
             result: dict[str, Any] = {
                 "status": "succeeded" if outcome.ok else "failed",
                 "rc": outcome.rc,
@@ -276,31 +293,35 @@ class Executor:
         atomic_write_json(self.queue.result(folder, action_id), {"id": action_id, "folder": folder, **result})
 
     def _verify(self, action_id: str, meta: dict[str, Any]) -> dict[str, Any]:
-        """Re-observe the host and check the drift key on the fresh world state."""
+        """Re-observe the host; judge the drift key on that observation only."""
         host = meta["host"]
         outcome = observe(self.settings, self.journal, limit=host)
+        verdict: dict[str, Any] = {"verified": None, "observe_rc": outcome.rc}
         try:
-            desired = load_desired(self.settings.inventory)
+            desired = load_desired_cached(self.settings.inventory)
         except DesiredStateError as exc:
-            return {"verified": False, "reason": f"inventory invalid: {exc}"}
-        escalate_after = desired.policy.escalate_after
-        snapshot = self.engine.load_world()
-        if snapshot is None or host not in snapshot.hosts:
-            verdict = {"verified": False, "reason": "world state unusable after the run"}
-        else:
-            world = snapshot.hosts[host]
-            stale_after = desired.policy.stale_after
-            blind = blind_spot(world, meta["key"].split("/")[1], utcnow(), stale_after)
-            keys = {d.key for d in compute_drift(desired.hosts[host], world, utcnow(), stale_after)}
-            gone = blind is None and meta["key"] not in keys
-            verdict = {
-                "verified": gone,
-                "observed_at": world["observed_at"],
-                "observe_rc": outcome.rc,
-                "reason": "drift gone"
-                if gone
-                else (f"could not verify: {blind}" if blind else "drift still present after the run"),
-            }
+            desired, verdict["reason"] = None, f"could not verify: inventory invalid: {exc}"
+        snapshot = self.engine.load_world() if desired else None
+        world = snapshot.hosts.get(host) if snapshot else None
+        if desired and world is None:
+            verdict["reason"] = "could not verify: world state unusable after the run"
+        elif desired and world and world["cycle"] != outcome.cycle:
+            verdict["reason"] = "could not verify: the re-observation did not write a world file for the host"
+        elif desired and world:
+            blind = blind_spot(world, meta["key"].split("/")[1], utcnow(), desired.policy.stale_after)
+            keys = {d.key for d in compute_drift(desired.hosts[host], world, utcnow(), desired.policy.stale_after)}
+            verdict["observed_at"] = world["observed_at"]
+            if blind:
+                verdict["reason"] = f"could not verify: {blind}"
+            else:
+                verdict["verified"] = meta["key"] not in keys
+                verdict["reason"] = "drift gone" if verdict["verified"] else "drift still present after the run"
+        if verdict["verified"] is None:  # undetermined: journaled, but no failure is counted
+            self.journal.append(
+                "action_unverified", action=action_id, key=meta["key"], host=host, reason=verdict["reason"]
+            )
+            return verdict
+        escalate_after = desired.policy.escalate_after if desired else 3
         record = self.outcomes.record(meta["key"], action_id, bool(verdict["verified"]), escalate_after)
         verdict["failures_in_a_row"] = record["failures"]
         self.journal.append(

@@ -7,15 +7,23 @@ The key is created once, 0600, in the state folder (engine/hmac.key).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import tempfile
 from typing import Any
 
 from steward.paths import StatePaths
 from steward.store.atomic import atomic_write_json, fsync_dir
+
+KEY_BYTES = 32
+
+
+class LedgerError(RuntimeError):
+    pass
 
 
 class Ledger:
@@ -24,21 +32,29 @@ class Ledger:
         self.key_path = paths.hmac_key
 
     def _key(self) -> bytes:
+        """The 32-byte key; created once, complete before anyone can see it (temp file + link)."""
         try:
-            return self.key_path.read_bytes()
+            key = self.key_path.read_bytes()
         except FileNotFoundError:
-            pass
-        self.key_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first
-            return self.key_path.read_bytes()
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
-            fh.flush()
-            os.fsync(fh.fileno())
-        fsync_dir(self.key_path.parent)
-        return self.key_path.read_bytes()
+            self.key_path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.key_path.parent, prefix=".hmac.key.")
+            try:
+                os.write(fd, secrets.token_bytes(KEY_BYTES))
+                os.fsync(fd)
+                os.close(fd)
+                with contextlib.suppress(FileExistsError):  # another process made the key first: use theirs
+                    os.link(tmp, self.key_path)
+            finally:
+                os.unlink(tmp)
+            fsync_dir(self.key_path.parent)
+            key = self.key_path.read_bytes()
+        if len(key) != KEY_BYTES:
+            raise LedgerError(
+                f"{self.key_path} is damaged ({len(key)} bytes, expected {KEY_BYTES}): "
+                "nothing can be signed or verified; move it aside to start a new key "
+                "(pending actions will then be quarantined)"
+            )
+        return key
 
     def sign(self, action_id: str, content: bytes) -> str:
         return hmac.new(self._key(), action_id.encode() + b"\0" + content, hashlib.sha256).hexdigest()

@@ -22,6 +22,7 @@ def observe(settings: Settings, journal: Journal, limit: str | None = None) -> R
         extravars={"steward_cycle": cycle},
         rotate_artifacts=20,
     )
+    outcome.cycle = cycle
     journal.append(
         "observe_completed", cycle=cycle, limit=limit, status=outcome.status, rc=outcome.rc, hosts=sorted(outcome.hosts)
     )

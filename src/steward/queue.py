@@ -7,6 +7,7 @@ Every transition is an atomic rename plus a journal event; nothing is ever delet
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -122,11 +123,20 @@ class ActionQueue:
         return path
 
     def move(
-        self, action_id: str, src: str, dst: str, event: str | None, result: dict[str, Any] | None = None, **fields: Any
+        self,
+        action_id: str,
+        src: str,
+        dst: str,
+        event: str | None,
+        result: dict[str, Any] | None = None,
+        unique: bool = False,
+        **fields: Any,
     ) -> Path:
         """Atomic rename src/ID.yml -> dst/ID.yml, optional result file, one journal event."""
         source = self.path(src, action_id)
         target = self.path(dst, action_id)
+        if unique and target.exists():  # e.g. a second replay into quarantine/: keep both
+            target = target.with_name(f"{action_id}.{time.time_ns()}.yml")
         try:
             atomic_move(source, target)
         except FileNotFoundError:
@@ -134,7 +144,10 @@ class ActionQueue:
         except FileExistsError:
             raise QueueError(f"{target} already exists; refusing to overwrite it") from None
         if result is not None:
-            atomic_write_json(self.result(dst, action_id), {"id": action_id, "folder": dst, "at": isotime(), **result})
+            atomic_write_json(
+                target.with_name(target.stem + ".result.json"),
+                {"id": action_id, "folder": dst, "at": isotime(), **result},
+            )
         if event is None:
             return target
         entry = self.ledger.entry(action_id) or {}

@@ -21,6 +21,7 @@ class RunOutcome:
     private_data_dir: str
     hosts: dict[str, dict[str, int]] = field(default_factory=dict)  # ok/changed/failures/unreachable per host
     tasks: list[dict[str, Any]] = field(default_factory=list)  # one per task result
+    cycle: str | None = None  # observe runs: the cycle id every world file of this run carries
 
     @property
     def ok(self) -> bool:

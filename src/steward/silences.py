@@ -93,8 +93,16 @@ class Silences:
         return item
 
 
+def target_names(drift: Drift) -> set[str]:
+    """What an operator may call the target: container/peer/broker name, mount path, area/target."""
+    names = {drift.target, f"{drift.area}/{drift.target}"}
+    if isinstance(drift.desired.get("path"), str):
+        names.add(drift.desired["path"])
+    return names
+
+
 def matches(silence: dict[str, Any], drift: Drift) -> bool:
     if not fnmatchcase(drift.host, silence["host"]):
         return False
     target = silence.get("target")
-    return target is None or fnmatchcase(drift.target, target) or fnmatchcase(f"{drift.area}/{drift.target}", target)
+    return target is None or any(fnmatchcase(name, target) for name in target_names(drift))

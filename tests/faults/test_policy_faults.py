@@ -125,11 +125,26 @@ def test_storm_whole_host_down_and_calm_cycle_ends_it(lab, fault) -> None:
         report = engine.plan()
     fault.inject("every container on piha stopped at once")
     fault.check(report.storm and report.new_actions == [], "storm: zero actions")
-    observe({"mqtt"})  # two come back by themselves: one left, the cycle is calm
-    observe({"mqtt"})
+    observe({"mqtt"})  # two come back by themselves, one is still down: not calm, still held
     report = engine.plan()
-    fault.check(not report.storm and len(report.new_actions) == 1, "calm cycle: the one real drift gets its action")
-    fault.check("storm_over" in journal_types(settings), "storm end journaled")
+    fault.check(report.storm and report.new_actions == [], "one drift left is not calm yet: still held")
+    observe()  # everything is back: a calm cycle ends the storm
+    fault.check(not engine.plan().storm and "storm_over" in journal_types(settings), "calm cycle: storm over")
+    for _ in range(2):  # a single new failure afterwards is acted on normally
+        observe({"mqtt"})
+        report = engine.plan()
+    fault.check(len(report.new_actions) == 1, "the next real drift gets its action")
+
+
+def test_ack_storm_without_a_storm_is_refused_and_cannot_release_a_later_one(lab, fault, capsys) -> None:
+    settings, engine, observe = lab
+    args = ["--state-dir", str(settings.state_dir), "-i", str(settings.inventory)]
+    fault.inject("steward ack-storm while there is no storm")
+    fault.check(main([*args, "ack-storm"]) == 2, "refused (exit 2)")
+    for _ in range(2):
+        observe({"mqtt", "homeauto", "grafana"})
+        report = engine.plan()
+    fault.check(report.storm and report.new_actions == [], "a later storm is still held")
 
 
 def test_silence_holds_actions_and_expires_mid_run(lab, fault) -> None:

@@ -171,3 +171,61 @@ def test_unreachable_or_partial_observation_neither_resolves_nor_extends_other_a
     observe(settings, clock, piha=("exited", "running"))
     (action,) = engine.plan().new_actions
     assert "mqtt-not_running" in action
+
+
+def test_engine_that_could_not_be_read_neither_resolves_nor_expires_container_drift(lab) -> None:
+    settings, engine, clock = lab
+    for _ in range(2):
+        observe(settings, clock, piha=("exited", "running"))
+        report = engine.plan()
+    (action,) = report.new_actions
+    for _ in range(3):  # the docker socket says permission denied: we could not look
+        write_world(settings, "piha", None, observed_at=clock.tick(), docker_status="permission_denied")
+        report = engine.plan()
+    assert report.expired == [] and pending(settings) == [f"{action}.yml"]
+    assert "drift_resolved" not in journal_types(settings)
+
+
+def test_rejected_action_is_not_proposed_again_until_the_drift_resolves(lab) -> None:
+    settings, engine, clock = lab
+    for _ in range(2):
+        observe(settings, clock, piha=("exited", "running"))
+        report = engine.plan()
+    (action,) = report.new_actions
+    engine.queue.reject(action, "I stopped it on purpose")
+    for _ in range(4):
+        observe(settings, clock, piha=("exited", "running"))
+        assert engine.plan().new_actions == []
+    observe(settings, clock)  # it resolves, then breaks again: a new episode gets a new proposal
+    engine.plan()
+    for _ in range(2):
+        observe(settings, clock, piha=("exited", "running"))
+        report = engine.plan()
+    assert len(report.new_actions) == 1
+
+
+def test_long_target_names_still_give_valid_action_ids(tmp_path) -> None:
+    name = "c" * 120
+    settings = make_settings(tmp_path, {"piha": [service(name)]})
+    engine, clock = Engine(settings), Clock()
+    for _ in range(2):
+        write_world(settings, "piha", [container(name, state="exited")], observed_at=clock.tick())
+        report = engine.plan()
+    (action,) = report.new_actions
+    assert len(action) < 100 and (settings.paths.actions / "pending" / f"{action}.yml").exists()
+
+
+def test_two_plan_cycles_at_once_write_one_action(lab) -> None:
+    import threading
+
+    settings, engine, clock = lab
+    observe(settings, clock, piha=("exited", "running"))
+    engine.plan()
+    observe(settings, clock, piha=("exited", "running"))
+    results: list[list[str]] = []
+    threads = [threading.Thread(target=lambda: results.append(Engine(settings).plan().new_actions)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(len(r) for r in results) == 1 and len(pending(settings)) == 1

@@ -161,3 +161,15 @@ def test_running_action_held_by_a_live_executor_is_not_recovered(planned) -> Non
         assert Executor(settings).recover() == []
         assert folder_of(settings, action_id) == ["running"]
     assert Executor(settings).recover() == [action_id]
+
+
+def test_a_second_replay_is_quarantined_too_and_the_executor_carries_on(planned) -> None:
+    settings, queue, action_id, _ = planned
+    queue.reject(action_id, "no")
+    text = (settings.paths.actions / "rejected" / f"{action_id}.yml").read_bytes()
+    for _ in range(2):
+        (settings.paths.actions / "approved" / f"{action_id}.yml").write_bytes(text)
+        report = _run(settings)
+        assert report.quarantined == [action_id] and report.errors == []
+    assert len(list((settings.paths.actions / "quarantine").glob(f"{action_id}*.yml"))) == 2
+    assert _run(settings).interrupted == []  # nothing stuck in running/
