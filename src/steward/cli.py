@@ -22,7 +22,7 @@ from steward.paths import QUEUE_FOLDERS, UnsafeStateDir
 from steward.policy import parse_duration
 from steward.queue import ActionQueue, BadActionId, QueueError
 from steward.silences import SilenceError, Silences
-from steward.store.world import load_world
+from steward.store.world import LastKnownGood, load_world
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
 
@@ -233,6 +233,11 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         for h, v in sorted(hosts.items())
     ]
     lines += [f"WORLD FILE UNUSABLE {f}: {why}" for f, why in snapshot.errors.items()]
+    if snapshot.errors:  # cycles are being skipped: show what the engine last trusted
+        good = LastKnownGood(settings.paths.last_good).load()
+        data["last_known_good"] = {h: w["observed_at"] for h, w in good.hosts.items()}
+        lines.append("cycles are skipped until every world file is whole; last-known-good: " + (
+            ", ".join(f"{h} @ {t}" for h, t in sorted(data["last_known_good"].items())) or "none"))
     _emit(args, data, "\n".join(lines))
     return OK
 
