@@ -235,9 +235,12 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     lines += [f"WORLD FILE UNUSABLE {f}: {why}" for f, why in snapshot.errors.items()]
     if snapshot.errors:  # cycles are being skipped: show what the engine last trusted
         good = LastKnownGood(settings.paths.last_good).load()
-        data["last_known_good"] = {h: w["observed_at"] for h, w in good.hosts.items()}
-        lines.append("cycles are skipped until every world file is whole; last-known-good: " + (
-            ", ".join(f"{h} @ {t}" for h, t in sorted(data["last_known_good"].items())) or "none"))
+        trusted = {h: str(w["observed_at"]) for h, w in good.hosts.items()}
+        data["last_known_good"] = trusted
+        lines.append(
+            "cycles are skipped until every world file is whole; last-known-good: "
+            + (", ".join(f"{h} @ {t}" for h, t in sorted(trusted.items())) or "none")
+        )
     _emit(args, data, "\n".join(lines))
     return OK
 
