@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -76,6 +77,22 @@ def commands(inventory: Path, variants: bool) -> dict[str, list[str]]:
             play = HERE.relative_to(REPO) / "variants" / f"{name}.yml"
             cmds[name] = ["ansible-playbook", "-i", str(inventory), str(play), "-e", "steward_cycle=bench"]
     return cmds
+
+
+def ansible_settings(env: dict[str, str]) -> dict[str, object]:
+    """forks and the ssh plugin's pipelining, as ansible itself resolves them for this run."""
+
+    def dump(*extra: str) -> str:
+        cmd = ["ansible-config", "dump", "--only-changed", *extra]
+        return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+
+    forks = re.search(r"^DEFAULT_FORKS\(.*\) = (\d+)$", dump(), flags=re.M)
+    ssh = dump("-t", "connection", "ssh")
+    pipelining = re.search(r"^pipelining\(.*\) = (\w+)$", ssh, flags=re.M)
+    return {
+        "forks": int(forks.group(1)) if forks else 5,
+        "pipelining": bool(pipelining and pipelining.group(1) == "True"),
+    }
 
 
 def run_timed(cmd: list[str], env: dict[str, str], log: Path) -> float:
@@ -147,6 +164,9 @@ def main() -> int:
         ["ansible", "--version"], cwd=REPO, env=env, capture_output=True, text=True, check=True
     ).stdout.splitlines()[0]
     log = args.work / "bench.log"
+    settings = ansible_settings(env)
+    if not settings["pipelining"]:
+        sys.exit("bench: ssh pipelining is off; set [ssh_connection] pipelining = True in ansible.cfg")
 
     results: dict = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -158,8 +178,7 @@ def main() -> int:
         },
         "settings": {
             "reps": args.reps,
-            "forks": 8,
-            "pipelining": True,
+            **settings,
             "ansible_ssh_args": env["ANSIBLE_SSH_ARGS"],
             "interpreter": args.python,
         },
@@ -169,6 +188,7 @@ def main() -> int:
         inventory = args.work / f"inventory-{n}.yml"
         write_inventory(inventory, n, args)
         cmds = commands(inventory, args.variants)
+        load_before = os.getloadavg()
         print(f"bench: N={n}: warm-up", flush=True)
         for cmd in cmds.values():  # one unmeasured round: every ControlPersist master is up
             run_timed(cmd, env, log)
@@ -192,6 +212,8 @@ def main() -> int:
             "per_host_s": {name: round(v / n, 3) for name, v in median.items()},
             "observe_over_ping": round(median["observe"] / median["ping"], 2),
             "observe_over_setup": round(median["observe"] / median["setup"], 2),
+            # Other work on the machine shows here: the figures are only comparable when it is low.
+            "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         }
     sizes = sorted(int(n) for n in results["sizes"])
     if len(sizes) >= 2:

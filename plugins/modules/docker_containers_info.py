@@ -49,6 +49,8 @@ notes:
   - The API path is unversioned, so the engine answers with its own default API version.
   - Containers are sorted by name. A container removed between the listing and its inspect is left out.
 seealso:
+  - module: homelab.steward.node_observe
+    description: Runs this check together with the other checks in one round trip and records the world state.
   - module: community.docker.docker_host_info
     description: The full-featured alternative; needs the C(requests) library on the node.
 """
@@ -152,34 +154,22 @@ docker:
 import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.homelab.steward.plugins.module_utils._docker_api import (  # noqa: E402
-    DockerError,
-    InvalidDockerHost,
-    list_containers,
+
+from ansible_collections.homelab.steward.plugins.module_utils._check_docker import (  # noqa: E402
+    OPTIONS_SPEC,
+    InvalidDockerOptions,
+    collect,
 )
 
-ARGUMENT_SPEC = dict(
-    docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
-    timeout=dict(type="int", default=10),
-)
-
-
-def observe(docker_host: str, timeout: int) -> dict:
-    """The RV(docker) dict; raises InvalidDockerHost only."""
-    try:
-        containers = list_containers(docker_host, timeout)
-    except DockerError as exc:
-        return {"status": exc.status, "error": str(exc), "docker_host": docker_host, "containers": None}
-    return {"status": "ok", "error": None, "docker_host": docker_host, "containers": containers}
+# The options are collect()'s keyword arguments; homelab.steward.node_observe takes the same ones.
+ARGUMENT_SPEC = dict(OPTIONS_SPEC)
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if module.params["timeout"] <= 0:
-        module.fail_json(msg=f"timeout must be a positive number of seconds, got {module.params['timeout']}")
     try:
-        docker = observe(module.params["docker_host"], module.params["timeout"])
-    except InvalidDockerHost as exc:
+        docker = collect(**module.params)
+    except InvalidDockerOptions as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())
     module.exit_json(changed=False, docker=docker)
 

@@ -31,11 +31,14 @@ UNREACHABLE_IP = "198.18.0.250"  # lab range, never assigned: nothing answers th
 pytestmark = pytest.mark.slow
 
 
-def local_host(docker_host: str) -> dict[str, Any]:
+def local_host(docker_host: str, **extra: Any) -> dict[str, Any]:
+    """A host run over the local connection; its Tailscale socket is a path nothing serves."""
     return {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
         "steward_docker_host": docker_host,
+        "tailscale_health_socket": "/nonexistent/steward-test/tailscaled.sock",
+        **extra,
     }
 
 
@@ -47,6 +50,7 @@ def run_observe(
     extravars: dict[str, Any] | None = None,
     cmdline: str | None = None,
     inventory_vars: dict[str, Any] | None = None,
+    limit: str | None = None,
 ) -> ansible_runner.Runner:
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": inventory_vars or {}}}))
@@ -67,6 +71,7 @@ def run_observe(
         envvars=envvars,
         extravars=extravars or {},
         cmdline=cmdline,
+        limit=limit,
         quiet=True,
         timeout=300,
     )
@@ -80,30 +85,36 @@ def world(state_dir: Path, host: str) -> dict[str, Any]:
     return json.loads((state_dir / "world" / f"{host}.json").read_text())
 
 
+def tasks_run(runner: ansible_runner.Runner, host: str) -> list[str]:
+    """Names of the tasks that ran (ok, failed or unreachable) for one host, in order."""
+    kinds = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable")
+    return [
+        e["event_data"]["task"] for e in runner.events if e.get("event") in kinds and e["event_data"]["host"] == host
+    ]
+
+
 SCHEMA_KEYS = {"schema", "host", "observed_at", "cycle", "reachable", "error", "checks"}
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+GATHER = "Observe the host and record its world state"
+GONE = {
+    "ansible_host": UNREACHABLE_IP,
+    "ansible_connection": "ssh",
+    "ansible_user": "root",
+    "ansible_ssh_common_args": "-o ConnectTimeout=3 -o ConnectionAttempts=1",
+}
 
 
 def test_unreachable_engine_and_unreachable_host_are_recorded_not_dropped(tmp_path: Path) -> None:
     state = tmp_path / "state"
     missing_socket = f"unix://{tmp_path}/no-such-docker.sock"
-    hosts = {
-        "node-local": local_host(missing_socket),
-        "node-gone": {
-            "ansible_host": UNREACHABLE_IP,
-            "ansible_connection": "ssh",
-            "ansible_user": "root",
-            "ansible_ssh_common_args": "-o ConnectTimeout=3 -o ConnectionAttempts=1",
-        },
-    }
+    hosts = {"node-local": local_host(missing_socket), "node-gone": GONE}
 
     runner = run_observe(tmp_path, hosts, state_dir=state, extravars={"steward_cycle": "itest-0001"})
 
-    # The unreachable host does not fail the run: the check ignores it and the world file records it.
+    # The unreachable host neither fails the run nor counts as unreachable: its world file says so.
     assert runner.status == "successful", stdout_of(runner)
     assert runner.rc == 0
-    assert runner.stats["ignored"] == {"node-gone": 1}
-    assert not runner.stats["dark"] and not runner.stats["failures"]
+    assert not runner.stats["dark"] and not runner.stats["failures"] and not runner.stats["ignored"]
 
     local = world(state, "node-local")
     assert set(local) == SCHEMA_KEYS
@@ -113,11 +124,16 @@ def test_unreachable_engine_and_unreachable_host_are_recorded_not_dropped(tmp_pa
     assert local["reachable"] is True
     assert local["error"] is None
     assert ISO_Z.match(local["observed_at"])
+    # Every configured check, in one file; mqtt has no broker to check in this inventory.
+    assert sorted(local["checks"]) == ["disk", "docker", "tailscale"]
     docker = local["checks"]["docker"]
     assert docker["status"] == "engine_unreachable"
     assert docker["containers"] is None  # could not look: not "no containers"
     assert docker["docker_host"] == missing_socket
     assert "does not exist" in docker["error"]
+    assert local["checks"]["disk"]["status"] == "ok"
+    assert [m["path"] for m in local["checks"]["disk"]["mounts"]] == ["/"]
+    assert local["checks"]["tailscale"]["status"] == "absent"
 
     gone = world(state, "node-gone")
     assert set(gone) == SCHEMA_KEYS
@@ -132,9 +148,76 @@ def test_unreachable_engine_and_unreachable_host_are_recorded_not_dropped(tmp_pa
     written = [
         e["event_data"]["host"]
         for e in runner.events
-        if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == "Record the world state"
+        if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == GATHER
     ]
     assert sorted(written) == ["node-gone", "node-local"]
+
+
+def test_one_task_per_host_gathers_every_check(tmp_path: Path) -> None:
+    """The roles configure the gathering once per run; each host then costs one module run."""
+    state = tmp_path / "state"
+    sock = f"unix://{tmp_path}/none.sock"
+    hosts = {"a": local_host(sock), "b": local_host(sock), "c": local_host(sock)}
+
+    runner = run_observe(tmp_path, hosts, state_dir=state)
+
+    assert runner.status == "successful", stdout_of(runner)
+    # The run_once configuration tasks report on the first host only; the others run one task.
+    assert tasks_run(runner, "b") == [GATHER]
+    assert tasks_run(runner, "c") == [GATHER]
+    assert tasks_run(runner, "a")[-1] == GATHER
+    for host in hosts:
+        assert sorted(world(state, host)["checks"]) == ["disk", "docker", "tailscale"]
+
+
+def test_all_four_checks_with_a_real_broker(tmp_path: Path) -> None:
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto is needed (Debian package mosquitto)")
+    from mosquitto import Mosquitto
+
+    state = tmp_path / "state"
+    with Mosquitto(tmp_path / "broker") as broker:
+        brokers = [{"name": "home", "host": broker.host, "port": broker.port}]
+        hosts = {"node": local_host(f"unix://{tmp_path}/none.sock", steward_mqtt_brokers=brokers)}
+        runner = run_observe(tmp_path, hosts, state_dir=state)
+
+    assert runner.status == "successful", stdout_of(runner)
+    checks = world(state, "node")["checks"]
+    assert sorted(checks) == ["disk", "docker", "mqtt", "tailscale"]
+    assert [(b["name"], b["status"]) for b in checks["mqtt"]["brokers"]] == [("home", "accepted")]
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "expected"),
+    [
+        ("--tags disk", ["disk"]),
+        ("--tags docker,tailscale", ["docker", "tailscale"]),
+        ("--skip-tags docker", ["disk", "tailscale"]),
+    ],
+    ids=["only-disk", "two-tags", "skip-docker"],
+)
+def test_partial_observation_writes_only_the_checks_that_ran(tmp_path: Path, cmdline: str, expected: list[str]) -> None:
+    state = tmp_path / "state"
+    runner = run_observe(
+        tmp_path, {"node-local": local_host(f"unix://{tmp_path}/none.sock")}, state_dir=state, cmdline=cmdline
+    )
+
+    assert runner.status == "successful", stdout_of(runner)
+    doc = world(state, "node-local")
+    assert doc["reachable"] is True
+    assert sorted(doc["checks"]) == expected
+
+
+def test_a_check_switched_off_for_one_host_is_left_out_for_that_host_only(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    sock = f"unix://{tmp_path}/none.sock"
+    hosts = {"on": local_host(sock), "off": local_host(sock, docker_health_containers_enabled=False)}
+
+    runner = run_observe(tmp_path, hosts, state_dir=state)
+
+    assert runner.status == "successful", stdout_of(runner)
+    assert "docker" in world(state, "on")["checks"]
+    assert sorted(world(state, "off")["checks"]) == ["disk", "tailscale"]
 
 
 def test_cycle_defaults_to_a_utc_timestamp_and_state_dir_to_the_inventory(tmp_path: Path) -> None:
@@ -151,6 +234,20 @@ def test_cycle_defaults_to_a_utc_timestamp_and_state_dir_to_the_inventory(tmp_pa
     assert a["cycle"] == b["cycle"]  # one id for the whole run
 
 
+def test_limit_observes_only_that_host(tmp_path: Path) -> None:
+    """`steward observe --limit H` and the executor's re-observe run observe.yml like this."""
+    state = tmp_path / "state"
+    sock = f"unix://{tmp_path}/none.sock"
+    runner = run_observe(
+        tmp_path, {"a": local_host(sock), "b": local_host(sock)}, state_dir=state, limit="b",
+        extravars={"steward_cycle": "limited"},
+    )  # fmt: skip
+
+    assert runner.status == "successful", stdout_of(runner)
+    assert [p.name for p in (state / "world").iterdir()] == ["b.json"]
+    assert sorted(world(state, "b")["checks"]) == ["disk", "docker", "tailscale"]
+
+
 def test_check_mode_observes_but_writes_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     runner = run_observe(
@@ -159,13 +256,31 @@ def test_check_mode_observes_but_writes_nothing(tmp_path: Path) -> None:
 
     assert runner.status == "successful", stdout_of(runner)
     assert not state.exists()
-    assert runner.stats["changed"] == {"node-local": 1}
+    assert not runner.stats["changed"]
+    seen = [
+        e["event_data"]["res"]["world"]
+        for e in runner.events
+        if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == GATHER
+    ]
+    assert [doc["checks"]["docker"]["status"] for doc in seen] == ["engine_unreachable"]
 
 
 @pytest.mark.parametrize(
     ("cmdline", "inventory_vars"),
-    [("--skip-tags docker", {}), (None, {"docker_health_containers_enabled": False})],
-    ids=["skip-tags", "toggle-off"],
+    [
+        ("--skip-tags docker,disk,mqtt,tailscale", {}),
+        ("--tags no-such-check", {}),
+        (
+            None,
+            {
+                "docker_health_containers_enabled": False,
+                "disk_health_usage_enabled": False,
+                "mqtt_health_brokers_enabled": False,
+                "tailscale_health_status_enabled": False,
+            },
+        ),
+    ],
+    ids=["skip-tags", "unknown-tag", "toggles-off"],
 )
 def test_nothing_observed_means_no_world_file(
     tmp_path: Path, cmdline: str | None, inventory_vars: dict[str, Any]
@@ -174,14 +289,15 @@ def test_nothing_observed_means_no_world_file(
     state = tmp_path / "state"
     runner = run_observe(
         tmp_path,
-        {"node-local": local_host(f"unix://{tmp_path}/none.sock")},
+        {"node-local": local_host(f"unix://{tmp_path}/none.sock"), "node-gone": GONE},
         state_dir=state,
         cmdline=cmdline,
         inventory_vars=inventory_vars,
     )
 
     assert runner.status == "successful", stdout_of(runner)
-    assert not (state / "world" / "node-local.json").exists()
+    assert not (state / "world").exists()
+    assert not runner.stats["dark"]  # the hosts were not even contacted
 
 
 def test_misconfigured_docker_host_is_recorded_as_a_failed_check(tmp_path: Path) -> None:
@@ -189,11 +305,25 @@ def test_misconfigured_docker_host_is_recorded_as_a_failed_check(tmp_path: Path)
     runner = run_observe(tmp_path, {"node-local": local_host("tcp://127.0.0.1:2375")}, state_dir=state)
 
     assert runner.status == "successful", stdout_of(runner)
-    assert runner.stats["rescued"] == {"node-local": 1}
-    docker = world(state, "node-local")["checks"]["docker"]
-    assert docker["status"] == "check_failed"
-    assert docker["containers"] is None
-    assert "tcp://127.0.0.1:2375" in docker["error"]
+    checks = world(state, "node-local")["checks"]
+    assert checks["docker"]["status"] == "check_failed"
+    assert checks["docker"].get("containers") is None
+    assert "tcp://127.0.0.1:2375" in checks["docker"]["error"]
+    assert checks["disk"]["status"] == "ok"  # one bad check does not hide the others
+
+
+def test_a_node_that_cannot_run_the_checks_is_recorded_with_every_check_failed(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    host = local_host(f"unix://{tmp_path}/none.sock", ansible_python_interpreter=str(tmp_path / "no-python"))
+
+    runner = run_observe(tmp_path, {"node-local": host}, state_dir=state)
+
+    assert runner.status == "successful", stdout_of(runner)
+    doc = world(state, "node-local")
+    assert doc["reachable"] is True
+    assert sorted(doc["checks"]) == ["disk", "docker", "tailscale"]
+    assert {c["status"] for c in doc["checks"].values()} == {"check_failed"}
+    assert "no-python" in doc["checks"]["docker"]["error"]
 
 
 # --- a real Docker engine ------------------------------------------------------------------
@@ -299,6 +429,10 @@ def _wait_for(engine: Dockerd, name: str, template: str, want: str, seconds: flo
         time.sleep(0.5)
 
 
+def _restarts(engine: Dockerd, name: str) -> int:
+    return int(engine.docker("inspect", "-f", "{{.RestartCount}}", name))
+
+
 @pytest.mark.lab
 def test_real_dockerd_containers_show_up_in_the_world_file(tmp_path: Path, dockerd: Dockerd) -> None:
     image = "steward/busybox:test"
@@ -308,11 +442,20 @@ def test_real_dockerd_containers_show_up_in_the_world_file(tmp_path: Path, docke
     )  # fmt: skip
     dockerd.docker("run", "-d", "--name", "crashed", "--network", "none", image, "/bin/sh", "-c", "exit 3")
     dockerd.docker("create", "--name", "fresh", "--network", "none", image, "/bin/true")
+    dockerd.docker(
+        "run", "-d", "--name", "sick", "--network", "none", "--health-cmd", "false", "--health-interval", "1s",
+        "--health-retries", "1", image, "/bin/sleep", "1000",
+    )  # fmt: skip
+    dockerd.docker(
+        "run", "-d", "--name", "looping", "--network", "none", "--restart", "always", image, "sh", "-c", "exit 1"
+    )
     _wait_for(dockerd, "web", "{{.State.Health.Status}}", "healthy")
+    _wait_for(dockerd, "sick", "{{.State.Health.Status}}", "unhealthy")
     _wait_for(dockerd, "crashed", "{{.State.Status}}", "exited")
     state = tmp_path / "state"
+    hosts = {"node-docker": local_host(dockerd.docker_host)}
 
-    runner = run_observe(tmp_path, {"node-docker": local_host(dockerd.docker_host)}, state_dir=state)
+    runner = run_observe(tmp_path, hosts, state_dir=state, extravars={"steward_cycle": "one"})
 
     assert runner.status == "successful", stdout_of(runner)
     doc = world(state, "node-docker")
@@ -320,7 +463,7 @@ def test_real_dockerd_containers_show_up_in_the_world_file(tmp_path: Path, docke
     assert docker["status"] == "ok", docker
     assert docker["error"] is None
     by_name = {c["name"]: c for c in docker["containers"]}
-    assert sorted(by_name) == ["crashed", "fresh", "web"]
+    assert sorted(by_name) == ["crashed", "fresh", "looping", "sick", "web"]
     web = by_name["web"]
     assert web["id"] == web_id[:12]
     assert (web["state"], web["health"], web["compose_project"]) == ("running", "healthy", "home")
@@ -332,3 +475,18 @@ def test_real_dockerd_containers_show_up_in_the_world_file(tmp_path: Path, docke
     assert (crashed["state"], crashed["exit_code"], crashed["health"]) == ("exited", 3, None)
     assert by_name["fresh"]["state"] == "created"
     assert by_name["fresh"]["started_at"] is None
+    assert (by_name["sick"]["state"], by_name["sick"]["health"]) == ("running", "unhealthy")
+
+    # A restart loop is visible in world state: its restart count rises from one observation to the next.
+    first = by_name["looping"]["restart_count"]
+    deadline = time.monotonic() + 90  # the engine backs off 0.1 s, 0.2 s, 0.4 s, ... between restarts
+    while _restarts(dockerd, "looping") <= first:
+        if time.monotonic() > deadline:
+            pytest.fail("the looping container did not restart again within 90 s")
+        time.sleep(0.5)
+    runner = run_observe(tmp_path, hosts, state_dir=state, extravars={"steward_cycle": "two"})
+
+    assert runner.status == "successful", stdout_of(runner)
+    again = {c["name"]: c for c in world(state, "node-docker")["checks"]["docker"]["containers"]}
+    assert again["looping"]["restart_count"] > first
+    assert again["looping"]["state"] in ("restarting", "running", "exited")

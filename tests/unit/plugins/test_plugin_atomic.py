@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from ansible_collections.homelab.steward.plugins.module_utils._atomic import (
     atomic_write_bytes,
     atomic_write_json,

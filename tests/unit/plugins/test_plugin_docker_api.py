@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from _docker_server import FakeEngine, load_engine
+
 from ansible_collections.homelab.steward.plugins.module_utils import _docker_api as api
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from _docker_server import FakeEngine, load_engine
 from _module_runner import run_module
+
 from ansible_collections.homelab.steward.plugins.modules import docker_containers_info
 
 

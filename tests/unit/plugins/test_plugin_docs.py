@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.homelab.steward.plugins.modules import docker_containers_info, world_state
+
+from ansible_collections.homelab.steward.plugins.modules import docker_containers_info, node_observe
 
 REPO = Path(__file__).resolve().parents[3]
-MODULES = [docker_containers_info, world_state]
+MODULES = [docker_containers_info, node_observe]
 SPEC_KEYS = ("type", "required", "default", "choices", "elements", "no_log", "aliases")
 
 

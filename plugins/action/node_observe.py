@@ -1,0 +1,148 @@
+# Copyright: Steward maintainers
+# MIT License (see galaxy.yml)
+"""Controller side of homelab.steward.node_observe: one module run per host, world file written here.
+
+The module runs every requested check on the node in a single round trip. This action then
+writes ``<state_dir>/world/<host>.json`` itself, in the worker that already holds the result,
+so observing a host costs one module run; there is no second task delegated to localhost.
+
+Nothing about a host's state fails the task:
+
+* unreachable (the connection failed) -> ``reachable: false``, Ansible's message, ``checks: {}``;
+* the module itself failed on the node (no usable python, a crash) -> every requested check is
+  ``check_failed`` with the message;
+* otherwise the checks as the module reported them.
+
+The task only fails for its own bad arguments or when the world file cannot be written.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.homelab.steward.plugins.module_utils._atomic import atomic_write_json
+
+display = Display()
+
+MODULE = "homelab.steward.node_observe"
+SCHEMA_VERSION = 1
+
+# The module's options (plugins/modules/node_observe.py ARGUMENT_SPEC; a unit test keeps them equal).
+ARGUMENT_SPEC = dict(
+    checks=dict(type="dict", default={}),
+    timeout=dict(type="int", default=60),
+    state_dir=dict(type="path"),
+    cycle=dict(type="str"),
+)
+
+
+class InvalidHostName(ValueError):
+    pass
+
+
+def check_host_name(host: str) -> None:
+    """A host name becomes a file name: refuse anything that could leave world/ or hide."""
+    if not host:
+        raise InvalidHostName("the host name must not be empty")
+    if "/" in host or "\0" in host:
+        raise InvalidHostName(f"host {host!r} must not contain '/' or NUL: it becomes a file name")
+    if host.startswith("."):
+        raise InvalidHostName(f"host {host!r} must not start with '.': it becomes a file name")
+
+
+def build_world(host: str, now: datetime, cycle: str | None, reachable: bool, error: str | None, checks: dict) -> dict:
+    """The world-state document, schema 1 (the contract the drift engine's loader validates)."""
+    now = now.astimezone(UTC)
+    if not reachable and not error:
+        error = "host unreachable"
+    return {
+        "schema": SCHEMA_VERSION,
+        "host": host,
+        "observed_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cycle": cycle if cycle else now.strftime("%Y%m%dT%H%M%SZ"),
+        "reachable": reachable,
+        "error": error if error else None,
+        # Could not look -> no checks at all; never an empty container list.
+        "checks": dict(checks) if reachable else {},
+    }
+
+
+def failure_message(module_result: dict) -> str:
+    """One line saying why the module did not return checks."""
+    msg = to_text(module_result.get("msg") or "the node_observe module failed")
+    stderr = to_text(module_result.get("module_stderr") or "").strip()
+    if stderr:
+        msg = f"{msg}: {stderr.splitlines()[-1]}"
+    return msg
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        host = to_text(task_vars.get("inventory_hostname") or "")
+        try:
+            check_host_name(host)
+        except InvalidHostName as exc:
+            raise AnsibleActionFail(str(exc)) from exc
+        state_dir = args["state_dir"]
+        if state_dir is not None and not os.path.isabs(state_dir):
+            raise AnsibleActionFail(f"state_dir must be an absolute path, got {state_dir!r}")
+        if args["timeout"] <= 0:
+            raise AnsibleActionFail(f"timeout must be a positive number of seconds, got {args['timeout']}")
+        requested = args["checks"]
+        result["changed"] = False
+        if not requested:
+            # Nothing to look at (every check switched off or left out by --tags): do not contact
+            # the host and do not claim "reachable, no checks" in a world file.
+            result.update(skipped=True, msg="no check requested for this host: nothing observed, nothing written")
+            return result
+
+        try:
+            module_result = self._execute_module(
+                module_name=MODULE,
+                module_args={"checks": requested, "timeout": args["timeout"]},
+                task_vars=task_vars,
+            )
+        except AnsibleConnectionFailure as exc:
+            module_result = {"unreachable": True, "msg": to_text(exc)}
+        now = datetime.now(UTC)
+
+        if module_result.get("unreachable"):
+            reachable, error, checks = False, to_text(module_result.get("msg") or "host unreachable"), {}
+        elif module_result.get("failed") or not isinstance(module_result.get("checks"), dict):
+            reachable, error = True, None
+            why = failure_message(module_result)
+            checks = {area: {"status": "check_failed", "error": why} for area in sorted(requested)}
+            display.warning(f"{host}: the checks could not run on the node, recorded as check_failed: {why}")
+        else:
+            reachable, error, checks = True, None, module_result["checks"]
+
+        world = build_world(host, now, args["cycle"], reachable, error, checks)
+        result.update(world=world, reachable=reachable)
+        if "elapsed" in module_result:
+            result["elapsed"] = module_result["elapsed"]
+        if not reachable:
+            result["msg"] = f"host unreachable, recorded as such: {error}"
+        if state_dir is not None:
+            path = os.path.join(state_dir, "world", host + ".json")
+            result["path"] = path
+            if not self._task.check_mode:
+                try:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    atomic_write_json(path, world)
+                except OSError as exc:
+                    raise AnsibleActionFail(f"cannot write the world file {path}: {exc}") from exc
+        return result
