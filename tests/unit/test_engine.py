@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import datetime
 
 import pytest
 import yaml
@@ -229,3 +230,36 @@ def test_two_plan_cycles_at_once_write_one_action(lab) -> None:
     for t in threads:
         t.join()
     assert sum(len(r) for r in results) == 1 and len(pending(settings)) == 1
+
+
+def test_pending_action_expires_after_its_ttl_never_as_a_rejection(lab) -> None:
+    from datetime import timedelta
+
+    settings, engine, clock = lab
+    for _ in range(2):
+        observe(settings, clock, piha=("exited", "running"))
+        report = engine.plan()
+    (action,) = report.new_actions
+    meta = engine.queue.ledger.entry(action)
+    later = datetime.fromisoformat(meta["expires_at"].replace("Z", "+00:00")) + timedelta(seconds=1)
+    assert engine.plan(now=later).expired == [action]
+    result = json.loads((settings.paths.actions / "expired" / f"{action}.result.json").read_text())
+    assert result["status"] == "expired" and "TTL" in result["reason"]
+    assert not (settings.paths.actions / "rejected" / f"{action}.yml").exists()
+
+
+def test_silence_cli_add_list_remove(lab, capsys) -> None:
+    from steward.cli import main
+
+    settings, engine, clock = lab
+    args = ["--state-dir", str(settings.state_dir), "-i", str(settings.inventory), "silence"]
+    assert main([*args, "add", "--host", "piha", "--target", "mqtt", "--for", "2h", "--reason", "upgrade"]) == 0
+    assert main([*args, "add", "--host", "piha", "--for", "soon", "--reason", "x"]) == 2
+    capsys.readouterr()
+    assert main([*args, "list", "--json"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)
+    assert item["host"] == "piha" and item["target"] == "mqtt" and item["reason"] == "upgrade"
+    assert main([*args, "remove", item["id"]]) == 0
+    capsys.readouterr()
+    assert main([*args, "list", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
+    assert main([*args, "remove", item["id"]]) == 2
