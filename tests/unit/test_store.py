@@ -126,7 +126,7 @@ def _hammer(tmp_path: Path, atomic: bool, loads: int) -> tuple[int, int]:
             else:
                 unusable += 1
     finally:
-        writer.terminate()
+        writer.kill()  # SIGKILL: a SIGTERM handler inherited through fork may ignore terminate()
         writer.join()
     return usable, unusable
 
