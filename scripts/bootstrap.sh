@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-pip git make docker.io openssh-server openssh-client
-              busybox-static iproute2 procps util-linux mosquitto mosquitto-clients)
+              busybox-static iproute2 procps util-linux mosquitto mosquitto-clients
+              redis-server openjdk-17-jre-headless)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
