@@ -53,6 +53,20 @@ class Remedy:
     modules: str  # the modules it uses, for the header
 
 
+def could_not_look(host: str, area: str, target: str, check: dict[str, Any], what: str) -> Drift:
+    """The one notice for a check that ran but could not look; never per-item drift."""
+    status = str(check.get("status"))
+    return Drift(
+        host,
+        area,
+        target,
+        status,
+        f"{what} on {host} could not be read ({status}): {check.get('error')}",
+        observed={"status": status, "error": check.get("error")},
+        notice_only=True,
+    )
+
+
 def slug(text: str) -> str:
     """A key/file-name-safe form of a mount path or peer name ('/' -> 'root', '/var/lib' -> 'var_lib')."""
     s = re.sub(r"[^A-Za-z0-9_.-]+", "_", text.strip("/")).strip("_.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from steward.model import Drift, Problem, Remedy, slug
+from steward.model import Drift, Problem, Remedy, could_not_look, slug
 
 if TYPE_CHECKING:
     from steward.desired import HostDesired
@@ -63,17 +63,7 @@ def parse(host: str, value: Any) -> tuple[tuple[DiskRule, ...], list[Problem]]:
 def drift(desired: HostDesired, check: dict[str, Any]) -> list[Drift]:
     host = desired.host
     if check.get("status") != "ok":
-        return [
-            Drift(
-                host,
-                "disk",
-                "-",
-                str(check.get("status")),
-                f"disk check on {host} could not look ({check.get('status')}): {check.get('error')}",
-                observed={"status": check.get("status"), "error": check.get("error")},
-                notice_only=True,
-            )
-        ]
+        return [could_not_look(desired.host, "disk", "-", check, "disk check")]
     seen = {m.get("path"): m for m in check.get("mounts") or [] if isinstance(m, dict)}
     out: list[Drift] = []
     for rule in desired.disk:

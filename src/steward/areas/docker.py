@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from deepdiff import DeepDiff
 
-from steward.model import NAME_RE, Drift, Problem, Remedy
+from steward.model import NAME_RE, Drift, Problem, Remedy, could_not_look
 
 if TYPE_CHECKING:
     from steward.desired import HostDesired
@@ -117,17 +117,7 @@ def _projection(container: dict[str, Any]) -> dict[str, Any]:
 
 def drift(desired: HostDesired, check: dict[str, Any]) -> list[Drift]:
     if check.get("status") != "ok":
-        return [
-            Drift(
-                desired.host,
-                "docker",
-                "engine",
-                str(check.get("status")),
-                f"Docker engine on {desired.host} could not be read ({check.get('status')}): {check.get('error')}",
-                observed={"status": check.get("status"), "error": check.get("error")},
-                notice_only=True,
-            )
-        ]
+        return [could_not_look(desired.host, "docker", "engine", check, "Docker engine")]
     containers: list[dict[str, Any]] = check["containers"]
     actual_by_name = {c["name"]: c for c in containers}
     want: dict[str, dict[str, Any]] = {}

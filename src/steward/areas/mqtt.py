@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from steward.model import NAME_RE, Drift, Problem, Remedy
+from steward.model import NAME_RE, Drift, Problem, Remedy, could_not_look
 
 if TYPE_CHECKING:
     from steward.desired import HostDesired
@@ -59,17 +59,7 @@ def parse(host: str, value: Any) -> tuple[tuple[Broker, ...], list[Problem]]:
 def drift(desired: HostDesired, check: dict[str, Any]) -> list[Drift]:
     host = desired.host
     if check.get("status") != "ok":
-        return [
-            Drift(
-                host,
-                "mqtt",
-                "-",
-                str(check.get("status")),
-                f"MQTT check on {host} could not look ({check.get('status')}): {check.get('error')}",
-                observed={"status": check.get("status")},
-                notice_only=True,
-            )
-        ]
+        return [could_not_look(desired.host, "mqtt", "-", check, "MQTT check")]
     seen = {b.get("name"): b for b in check.get("brokers") or [] if isinstance(b, dict)}
     out = []
     for broker in desired.mqtt:

@@ -1,6 +1,9 @@
 """Atomic file writes: temp file in the same folder -> fsync -> os.replace -> fsync the folder.
 
-Every state file Steward writes goes through here. A reader therefore sees either the
+Every state file the controller writes goes through here. Its twin,
+plugins/module_utils/_atomic.py, does the same for the collection's plugins (the world files
+written by the node_observe action plugin): collection code cannot import this package, since
+the collection installs and runs without it. A reader therefore sees either the
 previous complete file or the new complete file, never a half-written one.
 """
 
