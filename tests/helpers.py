@@ -100,3 +100,8 @@ def journal_types(settings: Settings) -> list[str]:
     if not settings.paths.journal.exists():
         return []
     return [json.loads(line)["type"] for line in settings.paths.journal.read_text().splitlines()]
+
+
+def all_files(root: Path) -> set[str]:
+    """Every file under root (relative), to prove nothing vanished."""
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("ack-storm", help="let the next cycle write the actions the storm breaker held back")
     s = sub.add_parser("clear", help="clear an escalated drift key so actions can be written for it again")
     s.add_argument("key", help="drift key host/area/target/kind")
+    s = sub.add_parser("events", help="the event stream (Redis when STEWARD_REDIS_URL is set, else the journal)")
+    es = s.add_subparsers(dest="events_command", required=True, metavar="tail")
+    a = es.add_parser("tail", help="the last events; --follow keeps printing new ones")
+    a.add_argument("-n", "--lines", type=int, default=20, help="how many past events (default 20)")
+    a.add_argument("-f", "--follow", action="store_true", help="keep printing new events until interrupted")
+    a.add_argument("--json", action="store_true", help="one JSON object per line")
     return p
 
 
@@ -294,6 +300,29 @@ def cmd_clear(settings: Settings, args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
+    from steward.bus import bus_from_env
+    from steward.bus.tail import describe, journal_events, stream_events
+
+    bus = bus_from_env(settings.state_dir)
+    events = (
+        stream_events(bus, args.lines, args.follow)
+        if bus is not None
+        else journal_events(settings.paths.journal, args.lines, args.follow)
+    )
+    try:
+        for event in events:
+            print(json.dumps(event, sort_keys=True, default=str) if args.json else describe(event), flush=True)
+    except KeyboardInterrupt:
+        return OK
+    except Exception as exc:  # redis unreachable: say so, exit 1
+        if bus is None or isinstance(exc, OSError):
+            raise
+        print(f"error: event stream {bus.stream} at {bus.url}: {exc}", file=sys.stderr)
+        return FAILURE
+    return OK
+
+
 COMMANDS = {
     "observe": cmd_observe,
     "plan": cmd_plan,
@@ -307,4 +336,5 @@ COMMANDS = {
     "silence": cmd_silence,
     "ack-storm": cmd_ack_storm,
     "clear": cmd_clear,
+    "events": cmd_events,
 }

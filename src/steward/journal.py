@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from steward.bus import bus_from_env, new_event_id
+
 log = logging.getLogger("steward")
 
 WARNING_EVENTS = {"cycle_skipped", "action_quarantined", "action_failed", "action_interrupted", "action_not_fixed"}
@@ -28,6 +30,9 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._buffer: list[bytes] | None = None
+        # Event bus: also XADD each event to Redis when STEWARD_REDIS_URL is set (never blocks, never fails).
+        self._bus = bus_from_env(path.parent)
+        self._unpublished: list[dict[str, Any]] = []
 
     @contextmanager
     def batched(self) -> Iterator[None]:
@@ -46,6 +51,9 @@ class Journal:
         if self._buffer:
             self._write(b"".join(self._buffer))
             self._buffer.clear()
+        if self._bus is not None and self._unpublished:
+            events, self._unpublished = self._unpublished, []
+            self._bus.publish(events)
 
     def _write(self, data: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,12 +66,16 @@ class Journal:
             os.close(fd)
 
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
-        event = {"type": type_, "at": isotime(), **fields}
+        event = {"id": new_event_id(), "type": type_, "at": isotime(), **fields}
         line = (json.dumps(event, sort_keys=True, default=str) + "\n").encode()
         if self._buffer is not None:
             self._buffer.append(line)
+            if self._bus is not None:
+                self._unpublished.append(event)
         else:
             self._write(line)
+            if self._bus is not None:
+                self._bus.publish([event])
         level = logging.WARNING if type_ in WARNING_EVENTS else logging.INFO
         log.log(level, "%s %s", type_, _describe(fields))
         return event

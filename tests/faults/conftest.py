@@ -47,8 +47,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("fault injection: what was injected and what survived")
         for line in REPORT:
             terminalreporter.write_line(line)
-
-
-def all_files(root: Path) -> set[str]:
-    """Every file under root (relative), to prove nothing vanished."""
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}

@@ -20,8 +20,7 @@ import pytest
 import yaml
 from _docker_server import FakeEngine, load_engine
 
-from conftest import all_files
-from helpers import REPO, Clock, container, journal_types, service, write_inventory, write_world
+from helpers import REPO, Clock, all_files, container, journal_types, service, write_inventory, write_world
 from steward.areas import docker as docker_area
 from steward.config import Settings
 from steward.engine import Engine

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from conftest import all_files
-from helpers import Clock, container, journal_types, make_settings, service, world_doc, write_world
+from helpers import Clock, all_files, container, journal_types, make_settings, service, world_doc, write_world
 from steward.engine import Engine
 
 SERVICES = [f"svc{i}" for i in range(6)]

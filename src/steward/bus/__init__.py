@@ -1,0 +1,23 @@
+"""The event bus: every journal event is also published to the Redis stream `steward:events`.
+
+`journal.jsonl` stays the record of truth (steward.journal.Journal writes it first). When
+`STEWARD_REDIS_URL` is set, the journal hands each event to an :class:`EventBus`, which XADDs it
+to the stream. Redis being slow, down or restarted never blocks or fails the caller: short
+socket timeouts, and an event that could not be sent goes to the outbox spool
+(`engine/outbox.jsonl`), which is delivered, in order, before any newer event (at-least-once;
+consumers dedup on the event's `id`).
+"""
+
+from __future__ import annotations
+
+from steward.bus.bus import (
+    DEFAULT_MAXLEN,
+    STREAM,
+    EventBus,
+    bus_from_env,
+    new_event_id,
+    stream_fields,
+)
+from steward.bus.outbox import Outbox
+
+__all__ = ["DEFAULT_MAXLEN", "STREAM", "EventBus", "Outbox", "bus_from_env", "new_event_id", "stream_fields"]

@@ -1,0 +1,124 @@
+"""engine/outbox.jsonl: events not yet delivered to Redis, append-only, fsynced.
+
+The delivered position (a byte offset into the outbox) lives in `outbox.pos`, replaced
+atomically after each delivered batch, so a crash re-sends at most the last batch. Once
+everything is delivered the outbox is emptied (outbox first, then the position: a position
+beyond the end of the file means "emptied", and reads as 0).
+Callers serialise access with :meth:`Outbox.locked` (flock, shared with other processes).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pos_path = path.with_name(path.name + ".pos")
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._recover()
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def _recover(self) -> None:
+        """A crash between emptying the outbox and removing the position leaves a stale position."""
+        try:
+            pos = int(self.pos_path.read_text().strip() or 0)
+        except FileNotFoundError:
+            return
+        except ValueError:
+            pos = -1
+        if not 0 <= pos <= self._size():
+            self.pos_path.unlink(missing_ok=True)
+
+    def _size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def position(self) -> int:
+        try:
+            pos = int(self.pos_path.read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+        return pos if 0 <= pos <= self._size() else 0
+
+    def _set_position(self, pos: int) -> None:
+        tmp = self.pos_path.with_name(self.pos_path.name + f".tmp{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, str(pos).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.pos_path)
+        dfd = os.open(self.pos_path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def pending(self) -> bool:
+        return self._size() > self.position()
+
+    def append(self, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        data = b"".join((json.dumps(e, sort_keys=True, default=str) + "\n").encode() for e in events)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a torn line (crash mid-write) must not swallow the next event
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Up to `limit` undelivered events and the offset just after them (complete lines only)."""
+        pos = self.position()
+        events: list[dict[str, Any]] = []
+        try:
+            fh = self.path.open("rb")
+        except FileNotFoundError:
+            return events, pos
+        with fh:
+            fh.seek(pos)
+            while len(events) < limit:
+                raw = fh.readline()
+                if not raw.endswith(b"\n"):
+                    # End of file, or a torn tail: appends hold the lock we hold, so it is crash debris.
+                    pos += len(raw)
+                    break
+                pos += len(raw)
+                try:
+                    events.append(json.loads(raw))
+                except ValueError:
+                    continue  # a torn line from a crash: never fully written, skip it
+        return events, pos
+
+    def delivered(self, pos: int) -> None:
+        """Record that everything before `pos` reached Redis; empty the outbox when all did."""
+        if pos >= self._size():
+            self.path.unlink(missing_ok=True)
+            self.pos_path.unlink(missing_ok=True)
+        else:
+            self._set_position(pos)

@@ -1,0 +1,414 @@
+"""homelab.steward.redis_events against a real redis-server, and rulebooks/steward.yml under a real
+ansible-rulebook: nothing is lost (ack only after the queue took the event), a restart re-delivers
+what was not acknowledged, a lost Redis is reconnected to, and a burst of container events for one
+host starts a bounded number of playbook runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ansible_collections.homelab.steward.extensions.eda.plugins.event_source import redis_events
+
+redis = pytest.importorskip("redis", reason="redis-py is not installed (pip install redis)")
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STREAM = "steward:events"
+GROUP = "steward-eda"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        assert exe
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def xadd(client: Any, **event: Any) -> str:
+    return str(client.xadd(STREAM, {"event": json.dumps(event)}))
+
+
+def pending(client: Any) -> int:
+    return int(client.xpending(STREAM, GROUP)["pending"])
+
+
+async def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def drain(queue: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
+
+
+def test_ack_only_after_put_and_a_restart_redelivers_the_rest(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    ids = [xadd(client, id=f"e{i}", type="container_die", host="h1", at="t") for i in range(10)]
+    args = {"url": redis_server.url, "consumer": "c1", "block_ms": 100}
+
+    async def first_run() -> list[dict[str, Any]]:
+        # a full queue (nobody consumes it) stops the source inside `await queue.put(...)`
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=3)
+        task = asyncio.create_task(redis_events.main(queue, args))
+        await _wait_for(lambda: queue.full() and pending(client) == 7)
+        await asyncio.sleep(0.3)  # still blocked: nothing more was acknowledged
+        assert pending(client) == 7
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return drain(queue)
+
+    got = asyncio.run(first_run())
+    assert [e["meta"]["redis_id"] for e in got] == ids[:3]
+    # the 4th event was read but never handed over: it and the rest of the batch stay pending
+    assert pending(client) == 7
+    assert client.xpending_range(STREAM, GROUP, "-", "+", 100, consumername="c1")[0]["message_id"] == ids[3]
+
+    async def second_run() -> list[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = asyncio.create_task(redis_events.main(queue, args))
+        await _wait_for(lambda: queue.qsize() == 7 and pending(client) == 0)
+        late = xadd(client, id="late", type="container_oom", host="h2")
+        await _wait_for(lambda: queue.qsize() == 8)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        events = drain(queue)
+        assert events[-1]["meta"]["redis_id"] == late
+        return events
+
+    again = asyncio.run(second_run())
+    assert [e["meta"]["redis_id"] for e in again[:7]] == ids[3:]
+    all_ids = [e["id"] for e in got + again]
+    assert all_ids == [f"e{i}" for i in range(10)] + ["late"]  # none lost, none twice
+    assert pending(client) == 0
+    assert again[0]["meta"]["hosts"] == "h1" and again[0]["type"] == "container_die"
+    assert again[-1]["meta"]["hosts"] == "h2"
+
+
+def test_malformed_entries_are_acknowledged_and_skipped(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.xadd(STREAM, {"event": "{not json"})
+    client.xadd(STREAM, {"other": "x"})
+    client.xadd(STREAM, {"event": "[1, 2]"})
+    good = xadd(client, id="ok", type="action_pending", host="h1", action="a1")
+
+    async def run() -> list[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = asyncio.create_task(redis_events.main(queue, {"url": redis_server.url, "block_ms": 50}))
+        await _wait_for(lambda: queue.qsize() == 1 and pending(client) == 0)
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return drain(queue)
+
+    events = asyncio.run(run())
+    assert [e["meta"]["redis_id"] for e in events] == [good]
+
+
+def test_entries_left_by_a_gone_consumer_are_taken_over_only_with_claim_idle_ms(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    ids = [xadd(client, id=f"o{i}", type="container_die", host="h1") for i in range(3)]
+    client.xgroup_create(STREAM, GROUP, id="0")
+    client.xreadgroup(GROUP, "old-name", {STREAM: ">"}, count=10)  # read, never acknowledged
+
+    async def run(**extra: Any) -> list[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        args = {"url": redis_server.url, "consumer": "new-name", "block_ms": 50, **extra}
+        task = asyncio.create_task(redis_events.main(queue, args))
+        if extra:
+            await _wait_for(lambda: queue.qsize() == 3 and pending(client) == 0)
+        else:
+            await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return drain(queue)
+
+    assert asyncio.run(run()) == []
+    assert pending(client) == 3
+    time.sleep(0.05)
+    assert [e["meta"]["redis_id"] for e in asyncio.run(run(claim_idle_ms=20))] == ids
+
+
+def test_reconnects_when_redis_comes_back(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    xadd(client, id="before", type="container_die", host="h1")
+    args = {"url": redis_server.url, "block_ms": 100, "retry_delay": 0.05, "retry_max_delay": 0.2}
+
+    async def run() -> list[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = asyncio.create_task(redis_events.main(queue, args))
+        await _wait_for(lambda: queue.qsize() == 1)
+        redis_server.stop()
+        await asyncio.sleep(0.5)  # several failed reconnects
+        assert not task.done()
+        redis_server.start()  # same port, empty: no stream, no group
+        fresh = redis.Redis.from_url(redis_server.url, decode_responses=True)
+        await asyncio.sleep(0.3)
+        xadd(fresh, id="after", type="container_oom", host="h1")
+        await _wait_for(lambda: queue.qsize() == 2, timeout=15)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return drain(queue)
+
+    assert [e["id"] for e in asyncio.run(run())] == ["before", "after"]
+
+
+# --- the rulebook, under a real ansible-rulebook -------------------------------------------------
+
+MARKER_PLAYBOOK = """\
+- name: Stand-in for observe.yml - record the run
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Append to the marker file
+      ansible.builtin.shell: echo "{{{{ inventory_hostname }}}} {{{{ ansible_eda.event.type }}}}" >> {marker}
+      delegate_to: localhost
+      changed_when: true
+"""
+
+
+def _rulebook_missing() -> str | None:
+    if shutil.which("redis-server") is None:
+        return "redis-server is not installed (apt-get install redis-server)"
+    if not (BIN / "ansible-rulebook").exists() and shutil.which("ansible-rulebook") is None:
+        return "ansible-rulebook is not installed (pip install ansible-rulebook)"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "ansible-rulebook needs Java 17+ (apt-get install openjdk-17-jre-headless)"
+    return None
+
+
+@pytest.mark.slow
+def test_rulebook_burst_is_throttled_per_host_and_pending_actions_notify(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    why = _rulebook_missing()
+    if why:
+        pytest.skip(why)
+    marker = tmp_path / "observed.txt"
+    state = tmp_path / "state"
+    state.mkdir()
+    (tmp_path / "pb").mkdir()
+    stand_in = tmp_path / "pb" / "observe_stand_in.yml"
+    stand_in.write_text(MARKER_PLAYBOOK.format(marker=marker))
+    (tmp_path / "vars.yml").write_text(json.dumps({"steward_observe_playbook": str(stand_in)}))
+    inventory = tmp_path / "hosts.yml"
+    hosts = {
+        h: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        for h in ("host1", "host2", "host3")
+    }
+    inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
+
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    for i in range(50):
+        xadd(client, id=f"die{i}", type="container_die", host="host1", key=f"host1/docker/web{i % 3}/state")
+    xadd(client, id="d2", type="drift_detected", host="host2", key="host2/docker/db/state")
+    xadd(client, id="d2b", type="drift_detected", host="host2", key="host2/docker/db/image")
+    # Steward's own events and other areas: never an observe run
+    xadd(client, id="s1", type="observe_completed", host="host3", cycle="c1")
+    xadd(client, id="s2", type="drift_detected", host="host3", key="host3/disk/root/usage")
+    xadd(client, id="s3", type="action_verified", host="host3", action="a0")
+    xadd(
+        client,
+        id="p1",
+        type="action_pending",
+        host="host1",
+        action="a1",
+        key="host1/docker/web0/state",
+        summary="web0 is exited, want running",
+    )
+    # last: with sequential actions, once this one is notified every earlier run has finished
+    xadd(client, id="p2", type="action_pending", host="host3", action="a2", key="host3/disk/root/usage")
+
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "STEWARD_REDIS_URL": redis_server.url,
+        "STEWARD_STATE_DIR": str(state),
+    }
+    log = (tmp_path / "rulebook.log").open("w")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            str(BIN / "ansible-rulebook"),
+            "--rulebook",
+            str(ROOT / "rulebooks" / "steward.yml"),
+            "-i",
+            str(inventory),
+            "--vars",
+            str(tmp_path / "vars.yml"),
+            "-E",
+            "STEWARD_REDIS_URL",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    notify_log = state / "notify.log"
+    try:
+        deadline = time.monotonic() + 120
+        while not (notify_log.exists() and len(notify_log.read_text().splitlines()) >= 2):
+            assert proc.poll() is None, (tmp_path / "rulebook.log").read_text()[-6000:]
+            assert time.monotonic() < deadline, (tmp_path / "rulebook.log").read_text()[-6000:]
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+    # one line per host the stand-in played on: one run per host, each limited to the event's host
+    runs = sorted(marker.read_text().splitlines()) if marker.exists() else []
+    assert runs == ["host1 container_die", "host2 drift_detected"], runs
+    notified = [json.loads(line) for line in notify_log.read_text().splitlines()]
+    assert [(n["action"], n["host"]) for n in notified] == [("a1", "host1"), ("a2", "host3")]
+    assert notified[0]["summary"] == "web0 is exited, want running"
+    assert notified[0]["redis_id"]
+    # every entry was handed over and acknowledged
+    group = client.xinfo_groups(STREAM)[0]
+    assert (group["pending"], group["lag"]) == (0, 0)
+    print(f"rulebook: 57 events -> 2 observe runs + 2 notify runs in {elapsed:.1f} s")
+
+
+@pytest.mark.slow
+def test_rulebook_defaults_run_the_real_observe_playbook_for_that_host_only(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    why = _rulebook_missing()
+    if why:
+        pytest.skip(why)
+    state = tmp_path / "state"
+    state.mkdir()
+    inventory = tmp_path / "hosts.yml"
+    hosts = {
+        h: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable} for h in ("host1", "host2")
+    }
+    inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    xadd(client, id="x1", type="container_oom", host="host1")
+
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
+        "STEWARD_REDIS_URL": redis_server.url,
+        "STEWARD_STATE_DIR": str(state),
+    }
+    log = (tmp_path / "rulebook.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(BIN / "ansible-rulebook"),
+            "--rulebook",
+            str(ROOT / "rulebooks" / "steward.yml"),
+            "-i",
+            str(inventory),
+            "-E",
+            "STEWARD_REDIS_URL",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    world = state / "world" / "host1.json"
+    try:
+        deadline = time.monotonic() + 120
+        while not world.exists():
+            assert proc.poll() is None, (tmp_path / "rulebook.log").read_text()[-6000:]
+            assert time.monotonic() < deadline, (tmp_path / "rulebook.log").read_text()[-6000:]
+            time.sleep(0.2)
+        time.sleep(1)  # let the play finish its recap
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+    assert json.loads(world.read_text())  # a complete world file, written by homelab.steward.observe
+    assert sorted(p.name for p in (state / "world").iterdir() if p.suffix == ".json") == ["host1.json"]
