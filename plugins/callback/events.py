@@ -1,0 +1,187 @@
+"""Publish playbook events (start, failed/unreachable/changed results, recap) to the Steward stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = r"""
+name: events
+type: notification
+short_description: Publish playbook events to the Steward event stream
+description:
+  - Publishes C(playbook_started), C(host_failed), C(host_unreachable), C(host_changed) and
+    C(playbook_finished) (the per-host recap) for any playbook run.
+  - When the C(steward) package is importable the events go through C(steward.journal.Journal)
+    (journal, Redis stream, outbox). Otherwise they are sent with a direct Redis XADD with a
+    short timeout; Redis being down never fails or slows the playbook (one warning).
+  - Never publishes task arguments or module results; only C(msg) (truncated), and nothing
+    at all from results with C(no_log).
+requirements:
+  - redis (python library) when the steward package is not installed
+options:
+  redis_url:
+    description: Redis URL of the event stream; events are only sent to Redis when set.
+    type: str
+    env:
+      - name: STEWARD_REDIS_URL
+    ini:
+      - section: callback_steward_events
+        key: redis_url
+  stream:
+    description: Name of the Redis stream.
+    type: str
+    default: steward:events
+    env:
+      - name: STEWARD_REDIS_STREAM
+    ini:
+      - section: callback_steward_events
+        key: stream
+  journal:
+    description:
+      - Path of C(journal.jsonl). Defaults to C(STEWARD_STATE_DIR/journal.jsonl) when
+        C(STEWARD_STATE_DIR) is set; without either, nothing is journaled.
+    type: path
+    env:
+      - name: STEWARD_JOURNAL
+    ini:
+      - section: callback_steward_events
+        key: journal
+"""
+
+MSG_LIMIT = 300
+TIMEOUT = 0.5
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _new_id() -> str:
+    return f"{time.time_ns():016x}-{secrets.token_hex(6)}"
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "homelab.steward.events"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display: Any = None) -> None:
+        super().__init__(display=display)
+        self.redis_url: str | None = None
+        self.stream = "steward:events"
+        self.journal_path: Path | None = None
+        self._journal: Any = None
+        self._redis: Any = None
+        self._down = False
+        self._playbook = ""
+        self._play = ""
+
+    def set_options(self, task_keys: Any = None, var_options: Any = None, direct: Any = None) -> None:
+        super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        self.redis_url = (self.get_option("redis_url") or "").strip() or None
+        self.stream = self.get_option("stream") or "steward:events"
+        journal = self.get_option("journal")
+        if not journal and os.environ.get("STEWARD_STATE_DIR"):
+            journal = os.path.join(os.environ["STEWARD_STATE_DIR"], "journal.jsonl")
+        self.journal_path = Path(journal) if journal else None
+        self._setup()
+
+    def _setup(self) -> None:
+        try:
+            from steward.journal import Journal
+        except ImportError:
+            Journal = None  # noqa: N806
+        if Journal is not None and self.journal_path is not None:
+            self._journal = Journal(self.journal_path)
+            # The plugin's own options win over the process environment Journal reads.
+            from steward.bus.bus import EventBus
+
+            self._journal._bus = (
+                EventBus(self.redis_url, self.journal_path.parent / "engine" / "outbox.jsonl", stream=self.stream)
+                if self.redis_url
+                else None
+            )
+
+    # -- delivery -------------------------------------------------------------------------
+    def _emit(self, type_: str, **fields: Any) -> None:
+        fields = {"playbook": self._playbook, "play": self._play, "host": None, "task": None, **fields}
+        try:
+            if self._journal is not None:
+                self._journal.append(type_, **fields)
+                return
+            if self.redis_url:
+                self._xadd({"id": _new_id(), "type": type_, "at": _now(), **fields})
+        except Exception as exc:  # noqa: BLE001 - a notification must never break the playbook
+            self._warn_once(f"steward events: {exc}")
+
+    def _xadd(self, event: dict[str, Any]) -> None:
+        if self._down:
+            return
+        try:
+            if self._redis is None:
+                import redis
+
+                self._redis = redis.Redis.from_url(
+                    self.redis_url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT
+                )
+            fields = {"id": event["id"], "type": event["type"], "event": json.dumps(event, sort_keys=True, default=str)}
+            self._redis.xadd(self.stream, fields)
+        except Exception as exc:  # noqa: BLE001
+            self._down = True
+            self._warn_once(f"steward events: Redis unavailable, events not published ({exc})")
+
+    def _warn_once(self, msg: str) -> None:
+        if not getattr(self, "_warned", False):
+            self._warned = True
+            self._display.warning(msg)
+
+    # -- callbacks ------------------------------------------------------------------------
+    def v2_playbook_on_start(self, playbook: Any) -> None:
+        self._playbook = os.path.basename(getattr(playbook, "_file_name", "") or "")
+
+    def v2_playbook_on_play_start(self, play: Any) -> None:
+        self._play = play.get_name().strip()
+        self._emit("playbook_started")
+
+    def _result(self, type_: str, result: Any) -> None:
+        host = result._host.get_name()
+        task = result._task.get_name().strip()
+        fields: dict[str, Any] = {"host": host, "task": task}
+        res = result._result if isinstance(result._result, dict) else {}
+        if not (result._task.no_log or res.get("_ansible_no_log")):
+            msg = res.get("msg")
+            if msg:
+                fields["msg"] = str(msg)[:MSG_LIMIT]
+        self._emit(type_, **fields)
+
+    def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
+        self._result("host_failed", result)
+
+    def v2_runner_on_unreachable(self, result: Any) -> None:
+        self._result("host_unreachable", result)
+
+    def v2_runner_on_ok(self, result: Any) -> None:
+        if result._result.get("changed"):
+            self._result("host_changed", result)
+
+    def v2_playbook_on_stats(self, stats: Any) -> None:
+        recap = {}
+        for host in sorted(stats.processed):
+            s = stats.summarize(host)
+            recap[host] = {k: s.get(k, 0) for k in ("ok", "changed", "failures", "unreachable")}
+            recap[host]["failed"] = recap[host].pop("failures")
+        self._emit("playbook_finished", recap=recap)
+        if self._journal is not None:
+            try:
+                self._journal.flush()
+            except Exception as exc:  # noqa: BLE001
+                self._warn_once(f"steward events: {exc}")

@@ -1,0 +1,110 @@
+"""homelab.steward.events in a real ansible-playbook run against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+redis = pytest.importorskip("redis")
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+pytestmark = pytest.mark.skipif(not os.path.exists(REDIS_SERVER), reason="redis-server is not installed")
+ROOT = Path(__file__).resolve().parents[2]
+# execution order: the unreachable host drops out on the first task
+EXPECTED = ["playbook_started", "host_unreachable", "host_changed", "host_failed", "playbook_finished"]
+
+PLAYBOOK = """
+- name: Events demo
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Ok
+      ansible.builtin.command: "true"
+      changed_when: false
+    - name: Changed
+      ansible.builtin.command: "true"
+      when: inventory_hostname == 'local'
+    - name: Failed
+      ansible.builtin.command: "false"
+      ignore_errors: true
+      when: inventory_hostname == 'local'
+"""
+INVENTORY = """
+all:
+  hosts:
+    local: {ansible_connection: local, ansible_python_interpreter: "{{ ansible_playbook_python }}"}
+    gone:
+      ansible_host: 198.18.0.250
+      ansible_ssh_common_args: "-o ConnectTimeout=2"
+      ansible_timeout: 3
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(tmp: Path, port: int) -> tuple[subprocess.CompletedProcess[str], float]:
+    (tmp / "play.yml").write_text(PLAYBOOK)
+    (tmp / "hosts.yml").write_text(INVENTORY)
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_CALLBACKS_ENABLED": "homelab.steward.events",
+        "STEWARD_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "STEWARD_JOURNAL": str(tmp / "state" / "journal.jsonl"),
+    }
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", str(tmp / "hosts.yml"), str(tmp / "play.yml")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return proc, time.monotonic() - t0
+
+
+def test_events_reach_stream(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL
+    )
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(50):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        proc, _ = run(tmp_path, port)
+        assert "PLAY RECAP" in proc.stdout, proc.stdout + proc.stderr
+        entries = client.xrange("steward:events")
+        types = [f[b"type"].decode() for _, f in entries]
+        assert types == EXPECTED, types
+        last = json.loads(entries[-1][1][b"event"])
+        # the failed `command` task also reports changed
+        assert last["recap"]["local"]["changed"] == 2
+        assert last["recap"]["gone"]["unreachable"] == 1
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_redis_down(tmp_path: Path) -> None:
+    proc, took = run(tmp_path, free_port())
+    assert "PLAY RECAP" in proc.stdout, proc.stdout + proc.stderr
+    assert took < 60
+    lines = (tmp_path / "state" / "journal.jsonl").read_text().splitlines()
+    assert [json.loads(x)["type"] for x in lines] == EXPECTED
