@@ -101,15 +101,15 @@ class CallbackModule(CallbackBase):
         except ImportError:
             Journal = None  # noqa: N806
         if Journal is not None and self.journal_path is not None:
-            self._journal = Journal(self.journal_path)
-            # The plugin's own options win over the process environment Journal reads.
             from steward.bus.bus import EventBus
 
-            self._journal._bus = (
+            # The plugin's own options win over the process environment Journal would read.
+            bus = (
                 EventBus(self.redis_url, self.journal_path.parent / "engine" / "outbox.jsonl", stream=self.stream)
                 if self.redis_url
                 else None
             )
+            self._journal = Journal(self.journal_path, bus=bus)
 
     # -- delivery -------------------------------------------------------------------------
     def _emit(self, type_: str, **fields: Any) -> None:

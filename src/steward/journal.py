@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from steward.bus import bus_from_env, new_event_id
+from steward.bus.bus import EventBus
 
 log = logging.getLogger("steward")
 
@@ -27,11 +28,12 @@ def isotime(when: datetime | None = None) -> str:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bus: EventBus | None | Literal["env"] = "env") -> None:
         self.path = path
         self._buffer: list[bytes] | None = None
-        # Event bus: also XADD each event to Redis when STEWARD_REDIS_URL is set (never blocks, never fails).
-        self._bus = bus_from_env(path.parent)
+        # Event bus: also XADD each event to Redis (never blocks, never fails). By default it is the one
+        # STEWARD_REDIS_URL configures; a caller with its own settings (the callback plugin) passes its own.
+        self._bus = bus_from_env(path.parent) if bus == "env" else bus
         self._unpublished: list[dict[str, Any]] = []
 
     @contextmanager
