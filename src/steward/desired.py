@@ -107,9 +107,13 @@ def _init_ansible() -> None:
     ansible.builtin.env resolve when inventory vars are templated."""
     global _plugin_loader_ready
     if not _plugin_loader_ready:
-        from ansible.plugins.loader import init_plugin_loader
+        from ansible.utils.collection_loader import AnsibleCollectionConfig
 
-        init_plugin_loader()
+        # inside ansible-playbook (the homelab.steward.plan action) the loader is already set up
+        if not AnsibleCollectionConfig.collection_finder:
+            from ansible.plugins.loader import init_plugin_loader
+
+            init_plugin_loader()
         _plugin_loader_ready = True
 
 

@@ -41,6 +41,11 @@ class CycleReport:
     drifts: list[dict[str, Any]] = field(default_factory=list)
     held: dict[str, str] = field(default_factory=dict)  # key -> why no action was written
     storm: bool = False
+    # drifts seen but not yet confirmed (fewer observations than confirm_after, no open action):
+    # one more look at their host may turn them into actions
+    confirming: list[str] = field(default_factory=list)
+    confirm_after: int = Policy.confirm_after
+    confirm_interval: int = Policy.confirm_interval  # seconds between event-triggered looks
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -109,10 +114,14 @@ class Engine:
         policy = desired.policy
         snapshot = self.load_world()
         if snapshot is None:
-            return CycleReport(skipped=True, reason="world state unusable")
-        memory = Memory(self.settings)
-        memory.doc["cycle"] += 1
-        report = CycleReport(cycle=memory.doc["cycle"])
+            report = CycleReport(skipped=True, reason="world state unusable")
+        else:
+            memory = Memory(self.settings)
+            memory.doc["cycle"] += 1
+            report = CycleReport(cycle=memory.doc["cycle"])
+        report.confirm_after, report.confirm_interval = policy.confirm_after, policy.confirm_interval
+        if snapshot is None:
+            return report
         open_keys = self.queue.open_keys()
         confirmed: list[tuple[Drift, dict[str, Any]]] = []
         for host in sorted(desired.hosts):
@@ -133,8 +142,12 @@ class Engine:
                         "notice_only": d.notice_only,
                     }
                 )
-                if not d.notice_only and streak.get("count", 0) >= policy.confirm_after and d.key not in open_keys:
+                if d.notice_only or d.key in open_keys:
+                    continue
+                if streak.get("count", 0) >= policy.confirm_after:
                     confirmed.append((d, {**streak, "world": world}))
+                else:
+                    report.confirming.append(d.key)
         candidates = self._gate(confirmed, desired, memory, now, report)
         if self._storm(candidates, desired, memory, report, policy):
             candidates = []

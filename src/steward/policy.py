@@ -47,9 +47,12 @@ class Policy:
     backoff_cap_cycles: int = 27
     escalate_after: int = 3
     max_runs_per_hour: int = 30
+    # seconds between the looks an event-triggered observe takes to confirm a drift (observe.yml
+    # with steward_observe_plan): confirmation still needs separate observations, just sooner
+    confirm_interval: int = 1
 
 
-DURATIONS = {"action_ttl", "stale_after"}
+DURATIONS = {"action_ttl", "stale_after", "confirm_interval"}
 
 
 def parse_policy(value: Any) -> tuple[Policy, list[Problem]]:

@@ -37,8 +37,12 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, tmp: Path) -> None:
+    """A real redis-server on a free port. persistent: append-only file, fsync on every write
+    (what Steward's operations guide asks for), so a killed and restarted server keeps its data."""
+
+    def __init__(self, tmp: Path, persistent: bool = False) -> None:
         self.tmp = tmp
+        self.persistent = persistent
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -59,7 +63,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.tmp),
             ],
@@ -88,6 +94,17 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis", persistent=True)
     server.start()
     yield server
     server.stop()
@@ -231,6 +248,47 @@ def test_reconnects_when_redis_comes_back(redis_server: RedisServer) -> None:
     assert [e["id"] for e in asyncio.run(run())] == ["before", "after"]
 
 
+def test_an_entry_whose_ack_was_cut_off_is_acknowledged_after_the_reconnect_not_handed_over_again(
+    durable_redis: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(durable_redis.url, decode_responses=True)
+    ids = [xadd(client, id=f"k{i}", type="container_die", host="h1") for i in range(3)]
+    args = {"url": durable_redis.url, "consumer": "c1", "block_ms": 100, "retry_delay": 0.05, "retry_max_delay": 0.2}
+
+    class KillsRedisOnFirstPut(asyncio.Queue):  # type: ignore[type-arg]
+        """The rulebook took k0; Redis dies before the source can acknowledge it."""
+
+        killed = False
+
+        async def put(self, item: dict[str, Any]) -> None:
+            await super().put(item)
+            if not self.killed:
+                self.killed = True
+                durable_redis.stop()  # kill -9: the entry stays pending in the append-only file
+
+    async def run() -> list[dict[str, Any]]:
+        queue = KillsRedisOnFirstPut()
+        task = asyncio.create_task(redis_events.main(queue, args))
+        await _wait_for(lambda: queue.killed)
+        await asyncio.sleep(0.3)  # failed XACK, failed reconnects
+        durable_redis.start()  # same port and folder: the stream, the group and k0 pending are back
+        fresh = redis.Redis.from_url(durable_redis.url, decode_responses=True)
+        await _wait_for(lambda: queue.qsize() >= 3 and pending(fresh) == 0, timeout=15)
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return drain(queue)
+
+    got = asyncio.run(run())
+    assert [e["meta"]["redis_id"] for e in got] == ids  # k0 once, although it was pending again
+    assert pending(client_for(durable_redis)) == 0
+
+
+def client_for(server: RedisServer) -> Any:
+    return redis.Redis.from_url(server.url, decode_responses=True)
+
+
 # --- the rulebook, under a real ansible-rulebook -------------------------------------------------
 
 MARKER_PLAYBOOK = """\
@@ -277,14 +335,17 @@ def test_rulebook_burst_is_throttled_per_host_and_pending_actions_notify(
     inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
 
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    for i in range(50):
-        xadd(client, id=f"die{i}", type="container_die", host="host1", key=f"host1/docker/web{i % 3}/state")
-    xadd(client, id="d2", type="drift_detected", host="host2", key="host2/docker/db/state")
-    xadd(client, id="d2b", type="drift_detected", host="host2", key="host2/docker/db/image")
-    # Steward's own events and other areas: never an observe run
+    burst = client.pipeline(transaction=False)
+    for i in range(1000):  # a crash-looping container: 1 000 events for one host
+        event = {"id": f"die{i}", "type": "container_die", "host": "host1", "container": f"web{i % 3}"}
+        burst.xadd(STREAM, {"event": json.dumps(event)})
+    burst.execute()
+    xadd(client, id="oom2", type="container_oom", host="host2", container="db")
+    # Steward's own events, also about docker drift: never an observe run (no self-triggering)
     xadd(client, id="s1", type="observe_completed", host="host3", cycle="c1")
-    xadd(client, id="s2", type="drift_detected", host="host3", key="host3/disk/root/usage")
+    xadd(client, id="s2", type="drift_detected", host="host3", key="host3/docker/db/not_running")
     xadd(client, id="s3", type="action_verified", host="host3", action="a0")
+    xadd(client, id="s4", type="playbook_result", host="host3", status="failed")
     xadd(
         client,
         id="p1",
@@ -343,7 +404,7 @@ def test_rulebook_burst_is_throttled_per_host_and_pending_actions_notify(
 
     # one line per host the stand-in played on: one run per host, each limited to the event's host
     runs = sorted(marker.read_text().splitlines()) if marker.exists() else []
-    assert runs == ["host1 container_die", "host2 drift_detected"], runs
+    assert runs == ["host1 container_die", "host2 container_oom"], runs
     notified = [json.loads(line) for line in notify_log.read_text().splitlines()]
     assert [(n["action"], n["host"]) for n in notified] == [("a1", "host1"), ("a2", "host3")]
     assert notified[0]["summary"] == "web0 is exited, want running"
@@ -351,7 +412,7 @@ def test_rulebook_burst_is_throttled_per_host_and_pending_actions_notify(
     # every entry was handed over and acknowledged
     group = client.xinfo_groups(STREAM)[0]
     assert (group["pending"], group["lag"]) == (0, 0)
-    print(f"rulebook: 57 events -> 2 observe runs + 2 notify runs in {elapsed:.1f} s")
+    print(f"rulebook: 1 007 events -> 2 observe runs + 2 notify runs in {elapsed:.1f} s")
 
 
 @pytest.mark.slow
@@ -412,3 +473,92 @@ def test_rulebook_defaults_run_the_real_observe_playbook_for_that_host_only(
         log.close()
     assert json.loads(world.read_text())  # a complete world file, written by homelab.steward.observe
     assert sorted(p.name for p in (state / "world").iterdir() if p.suffix == ".json") == ["host1.json"]
+
+
+@pytest.mark.slow
+def test_redis_killed_and_restarted_mid_run_loses_no_event_and_the_rulebook_gets_each_once(
+    durable_redis: RedisServer, tmp_path: Path
+) -> None:
+    """Steward publishes through its real bus while the rulebook runs; Redis is killed -9 in the
+    middle and restarted. Every event reaches the rulebook's notify rule exactly once, in order."""
+    why = _rulebook_missing()
+    if why:
+        pytest.skip(why)
+    from steward.bus import EventBus
+    from steward.journal import Journal
+
+    state = tmp_path / "state"
+    (state / "engine").mkdir(parents=True)
+    inventory = tmp_path / "hosts.yml"
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory.write_text(json.dumps({"all": {"hosts": {"host1": local}}}))
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
+        "STEWARD_REDIS_URL": durable_redis.url,
+        "STEWARD_STATE_DIR": str(state),
+    }
+    log = (tmp_path / "rulebook.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(BIN / "ansible-rulebook"),
+            "--rulebook",
+            str(ROOT / "rulebooks" / "steward.yml"),
+            "-i",
+            str(inventory),
+            "-E",
+            "STEWARD_REDIS_URL",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    journal = Journal(state / "journal.jsonl", bus=EventBus(durable_redis.url, state / "engine" / "outbox.jsonl"))
+    total = 12
+    notify_log = state / "notify.log"
+
+    def notified() -> list[dict[str, Any]]:
+        return [json.loads(x) for x in notify_log.read_text().splitlines()] if notify_log.exists() else []
+
+    def wait_until(predicate: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert proc.poll() is None, (tmp_path / "rulebook.log").read_text()[-6000:]
+            assert time.monotonic() < deadline, (tmp_path / "rulebook.log").read_text()[-6000:]
+            time.sleep(0.1)
+
+    try:
+        for i in range(total):
+            if i == 4:
+                # the rulebook is busy with the first notifications: kill Redis under it
+                wait_until(lambda: len(notified()) >= 1, 120)
+                durable_redis.stop()
+            if i == 8:
+                durable_redis.start()  # same port, same append-only file
+                time.sleep(1.1)  # the bus retries a lost Redis after 1 s
+            journal.append("action_pending", action=f"a{i}", host="host1", key=f"host1/docker/s{i}/not_running")
+            time.sleep(0.2)
+        wait_until(lambda: len(notified()) >= total, 180)
+        time.sleep(2)  # anything delivered twice would show up now
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+    actions = [n["action"] for n in notified()]
+    assert actions == [f"a{i}" for i in range(total)], actions  # none lost, none twice, in order
+    assert len({n["redis_id"] for n in notified()}) == total
+    client = client_for(durable_redis)
+    assert client.xlen(STREAM) == total
+    group = client.xinfo_groups(STREAM)[0]
+    assert (group["pending"], group["lag"]) == (0, 0)
+    assert [e["action"] for e in journal.events()] == actions  # the journal has them all too
+    outbox = state / "engine" / "outbox.jsonl"
+    assert not outbox.exists() or not outbox.read_bytes()  # what was spooled while Redis was down: delivered
+    print(f"redis killed after 4 events, restarted after 8: {total} notified once each, in order")

@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_collection_tarball_has_the_collection_and_nothing_else(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True, env=env, timeout=300)
+    subprocess.run(
+        ["ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
     (tarball,) = tmp_path.glob("homelab-steward-*.tar.gz")
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
@@ -28,10 +33,22 @@ def test_collection_tarball_has_the_collection_and_nothing_else(tmp_path: Path) 
 
 def test_python_dash_m_steward_and_console_script_agree(tmp_path: Path) -> None:
     env = {**os.environ, "STEWARD_STATE_DIR": str(tmp_path), "STEWARD_INVENTORY": str(ROOT / "inventory" / "hosts.yml")}
-    a = subprocess.run([sys.executable, "-m", "steward", "status", "--json"], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=120)
-    b = subprocess.run([str(Path(sys.executable).parent / "steward"), "status", "--json"], capture_output=True,
-                       text=True, env=env, cwd=ROOT, timeout=120)
+    a = subprocess.run(
+        [sys.executable, "-m", "steward", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    b = subprocess.run(
+        [str(Path(sys.executable).parent / "steward"), "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert a.returncode == b.returncode == 0, a.stderr + b.stderr
     assert a.stdout == b.stdout
 
@@ -40,8 +57,9 @@ def test_exit_codes(tmp_path: Path) -> None:
     env = {**os.environ, "STEWARD_STATE_DIR": str(tmp_path), "STEWARD_INVENTORY": str(ROOT / "inventory" / "hosts.yml")}
 
     def rc(*args: str) -> int:
-        return subprocess.run([sys.executable, "-m", "steward", *args], capture_output=True, env=env, cwd=ROOT,
-                              timeout=120).returncode
+        return subprocess.run(
+            [sys.executable, "-m", "steward", *args], capture_output=True, env=env, cwd=ROOT, timeout=120
+        ).returncode
 
     assert rc("list") == 0
     assert rc("approve", "no-such-action") == 2

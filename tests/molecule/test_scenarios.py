@@ -29,8 +29,12 @@ def test_every_role_has_a_scenario() -> None:
 def test_molecule_scenario(scenario: str) -> None:
     if os.geteuid() != 0:
         pytest.skip("the scenarios start real services (dockerd, tmpfs mounts): they need root")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=900)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    }
+    proc = subprocess.run(
+        ["molecule", "test", "-s", scenario], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, f"molecule test -s {scenario} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"

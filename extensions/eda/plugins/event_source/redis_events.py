@@ -24,6 +24,11 @@ description:
     whole stream. An entry is acknowledged (C(XACK)) only after it was put on the queue; on start
     and after every reconnect the source first re-delivers its own pending (unacknowledged) entries,
     then reads new ones. Delivery is at least once, nothing is lost while the source is down.
+    An entry handed over whose acknowledgement was cut off by a lost connection is acknowledged
+    after the reconnect, not handed over again; only a source stopped between the two (a killed
+    ansible-rulebook) hands that one entry over twice after its restart.
+  - For nothing to be lost when Redis itself crashes, run it with the append-only file on
+    (C(appendonly yes), C(appendfsync always)); without persistence a restarted Redis is empty.
   - An entry without a valid JSON object in C(event) is logged and acknowledged (never retried).
   - When Redis is unreachable the source retries with exponential backoff
     (C(retry_delay) doubling up to C(retry_max_delay)); it never exits on its own.
@@ -223,8 +228,13 @@ async def _ensure_group(client: Any, opts: Options) -> None:
             raise
 
 
-async def _consume(client: Any, queue: Any, opts: Options) -> None:
-    """Pending entries of this consumer first (cursor from 0), then new ones (>); forever."""
+async def _consume(client: Any, queue: Any, opts: Options, handed_over: set[str]) -> None:
+    """Pending entries of this consumer first (cursor from 0), then new ones (>); forever.
+
+    `handed_over` holds the entries put on the queue whose XACK did not get through (Redis went
+    away in between); when they come back as pending after the reconnect they are acknowledged,
+    not put on the queue a second time.
+    """
     await _ensure_group(client, opts)
     if opts.claim_idle_ms:
         start = "0-0"
@@ -258,11 +268,14 @@ async def _consume(client: Any, queue: Any, opts: Options) -> None:
             cursor = ">"
             continue
         for entry_id, fields in entries:
-            event = _decode(entry_id, fields, opts.stream)
-            if event is not None:
-                await queue.put(event)
+            if entry_id not in handed_over:
+                event = _decode(entry_id, fields, opts.stream)
+                if event is not None:
+                    await queue.put(event)
+                handed_over.add(entry_id)
             # only now: an entry that was not handed over stays pending and comes back
             await client.xack(opts.stream, opts.group, entry_id)
+            handed_over.discard(entry_id)
             if cursor != ">":
                 cursor = entry_id
 
@@ -283,10 +296,11 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
         socket_timeout=opts.block_ms / 1000 + 10,
     )
     delay = opts.retry_delay
+    handed_over: set[str] = set()
     try:
         while True:
             try:
-                await _consume(client, queue, opts)
+                await _consume(client, queue, opts, handed_over)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("redis_events: Redis at %s unavailable (%s); retrying in %.1f s", opts.url, exc, delay)
             except ResponseError as exc:
@@ -294,6 +308,7 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
                     raise
                 # Redis restarted empty or the group was deleted: create it again
                 log.warning("redis_events: group %s is gone (%s); recreating it", opts.group, exc)
+                handed_over.clear()  # its pending entries went with it
                 continue
             else:  # pragma: no cover - _consume never returns
                 return
