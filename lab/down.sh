@@ -48,6 +48,20 @@ if [[ -d $LAB_DIR/cp ]]; then
   done
 fi
 
+# 1b. Steward node agents the node_agent role started in a host (lab inventory: the agent's
+#     folder is hosts/<host>/agent); TERM lets the supervisor stop its worker too.
+AGENT_PIDS=()
+for pf in "$LAB_DIR"/hosts/*/agent/agent.pid; do
+  [[ -e $pf ]] || continue
+  if pid=$(pid_of "$pf" steward_node_agent.py "$LAB_DIR"); then
+    kill "$pid" 2>/dev/null || true
+    AGENT_PIDS+=("$pid")
+  fi
+done
+if ((${#AGENT_PIDS[@]})); then
+  if left=$(wait_gone 10 "${AGENT_PIDS[@]}"); then :; else kill -9 $left 2>/dev/null || true; fi
+fi
+
 # 2. sshd per namespace.
 SSHD_PIDS=()
 for pf in "$LAB_DIR"/hosts/*/sshd.pid; do
