@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import lab_docker
 from event_lab import EventLab, journal_events, missing
+
+from conftest import lab_docker
 
 pytestmark = pytest.mark.slow
 

@@ -490,3 +490,35 @@ def test_real_dockerd_containers_show_up_in_the_world_file(tmp_path: Path, docke
     again = {c["name"]: c for c in world(state, "node-docker")["checks"]["docker"]["containers"]}
     assert again["looping"]["restart_count"] > first
     assert again["looping"]["state"] in ("restarting", "running", "exited")
+
+
+def test_observe_with_plan_confirms_with_a_second_look_and_writes_one_action(tmp_path: Path) -> None:
+    """steward_observe_plan=true (how the rulebook runs it): look, plan, look again after
+    confirm_interval, plan again -> one pending action from two separate observations."""
+    state = tmp_path / "state"
+    hosts = {"node": local_host(f"unix://{tmp_path}/none.sock", steward_disk={"/": 1})}  # "/" is over 1 %
+    policy = {"steward_policy": {"confirm_interval": 1}}
+    runner = run_observe(
+        tmp_path, hosts, state_dir=state, extravars={"steward_observe_plan": True}, inventory_vars=policy
+    )
+    assert runner.status == "successful", stdout_of(runner)
+    ran = tasks_run(runner, "node")
+    assert ran.count(GATHER) == 1
+    assert "Look again at a host whose drift waits for confirmation (round 1)" in ran
+    # confirmed after round 1: round 2 skipped
+    assert "Look again at a host whose drift waits for confirmation (round 2)" not in ran
+    (action,) = (state / "actions" / "pending").glob("*.yml")
+    assert "-node-" in action.name and "disk" in action.read_text()
+    ledger = json.loads((state / "engine" / "ledger" / f"{action.stem}.json").read_text())
+    assert ledger["evidence"]["observations"] == 2
+    assert ledger["evidence"]["cycle"].endswith("-c1")
+
+
+def test_observe_with_plan_stops_with_a_clear_error_on_a_malformed_desired_state(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    hosts = {"node": local_host(f"unix://{tmp_path}/none.sock", steward_disk="full please")}
+    runner = run_observe(tmp_path, hosts, state_dir=state, extravars={"steward_observe_plan": True})
+    assert runner.status == "failed"
+    out = stdout_of(runner)
+    assert "node" in out and "steward_disk" in out, out[-3000:]
+    assert not (state / "actions" / "pending").exists() or not any((state / "actions" / "pending").iterdir())

@@ -263,3 +263,16 @@ def test_silence_cli_add_list_remove(lab, capsys) -> None:
     capsys.readouterr()
     assert main([*args, "list", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
     assert main([*args, "remove", item["id"]]) == 2
+
+
+def test_confirming_lists_drifts_one_more_look_could_turn_into_actions(lab) -> None:
+    settings, engine, clock = lab
+    observe(settings, clock, piha=("exited", "running"))
+    first = engine.plan()
+    assert first.confirming == ["piha/docker/mqtt/not_running"] and first.new_actions == []
+    assert (first.confirm_after, first.confirm_interval) == (2, 1)
+    observe(settings, clock, piha=("exited", "running"))
+    second = engine.plan()
+    assert second.confirming == [] and len(second.new_actions) == 1  # confirmed: nothing left to look for
+    observe(settings, clock, piha=("exited", "running"))
+    assert engine.plan().confirming == []  # an open action is not "confirming"
