@@ -1,33 +1,70 @@
 #!/usr/bin/env python3
 """Steward node agent: Docker engine events -> Redis stream ``steward:events``.
 
-Standard library only. Reads the Docker Engine API event stream over its unix socket
-and publishes each container die/oom/health_status/restart as one stream entry
+Standard library only, Python 3.9+. Reads the Docker Engine API event stream over its unix
+socket and publishes each container die/oom/health_status/restart as one stream entry
 (``XADD steward:events MAXLEN ~ N * id <id> type <type> event <json>``), speaking RESP
 over a plain socket. Reconnects to Docker and to Redis on its own with backoff. While
-Redis is down, events wait in a bounded in-memory queue (oldest dropped when full, and
-lost if the agent itself stops).
+Redis is down, events wait in a bounded in-memory queue (oldest dropped when full).
 
-Usage: steward_node_agent.py CONFIG.json
+No event is lost to a gap in the Docker connection: the agent remembers where it is in the
+engine's event stream (the newest ``timeNano`` and the events at exactly that time) and
+reconnects with ``since=<seconds.nanoseconds>``, dropping the exact duplicates Docker
+replays at that boundary. The position of the last event written to Redis is kept in a
+small state file, so a restarted agent replays what it missed too, but never more than
+``replay_max_seconds`` (600) back. Without a state file it starts from now.
+
+Usage:
+  steward_node_agent.py CONFIG.json              the agent itself (the worker)
+  steward_node_agent.py --supervise CONFIG.json  runs the worker as a child and restarts it
+                                                 when it exits (for nodes without systemd)
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
 import json
+import os
 import secrets
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterable
 from typing import Any
 
 STREAM = "steward:events"
 # A node may run a Python older than 3.11 (no datetime.UTC).
 UTC = datetime.timezone.utc  # noqa: UP017
 FILTERS = {"type": ["container"], "event": ["die", "oom", "health_status", "restart"]}
+# Set in the worker's environment by the supervisor: the worker exits when its parent is gone.
+SUPERVISOR_ENV = "STEWARD_NODE_AGENT_SUPERVISOR"
+
+
+# Error replies that say "not now" or "not you", not "never": the event is kept and retried.
+RETRYABLE_ERRORS = (
+    "LOADING",
+    "BUSY",
+    "TRYAGAIN",
+    "MASTERDOWN",
+    "MISCONF",
+    "READONLY",
+    "NOAUTH",
+    "WRONGPASS",
+    "NOPERM",
+    "DENIED",
+    "ERR AUTH",
+)
+
+
+def retryable(exc: Exception) -> bool:
+    return str(exc).upper().startswith(RETRYABLE_ERRORS)
 
 
 class RespError(Exception):
@@ -118,12 +155,124 @@ def stream_fields(event: dict) -> list:
     return ["id", event["id"], "type", event["type"], "event", json.dumps(event, sort_keys=True)]
 
 
-class RedisPublisher:
-    """XADD over RESP; reconnects with backoff; a bounded queue holds events while Redis is down."""
+# --- Position in Docker's event stream -------------------------------------------------------
 
-    def __init__(self, host: str, port: int, maxlen: int, queue_size: int, timeout: float = 5.0):
+
+def event_key(raw: dict) -> tuple[int, str, str]:
+    """(timeNano, actor id, action): what makes a Docker event the same event when replayed."""
+    nano = raw.get("timeNano")
+    if not nano:
+        nano = int(float(raw.get("time") or 0) * 1_000_000_000)
+    actor = (raw.get("Actor") or {}).get("ID") or raw.get("id") or ""
+    action = raw.get("Action") or raw.get("status") or ""
+    return int(nano), str(actor), str(action)
+
+
+class Cursor:
+    """The newest event time seen (``timeNano``) and the (actor id, action) of each event at
+    exactly that time: Docker's ``since`` is inclusive, so those come back on a reconnect."""
+
+    def __init__(self, time_nano: int = 0, seen: Iterable[tuple[str, str]] = ()) -> None:
+        self.time_nano = time_nano
+        self.seen = {(str(actor), str(action)) for actor, action in seen}
+
+    def advance(self, key: tuple[int, str, str]) -> bool:
+        """Record one event; False when it is an exact duplicate of one already recorded."""
+        nano, actor, action = key
+        if nano < self.time_nano:  # older than the boundary: never replayed, so never a duplicate
+            return True
+        if nano == self.time_nano:
+            if (actor, action) in self.seen:
+                return False
+            self.seen.add((actor, action))
+            return True
+        self.time_nano, self.seen = nano, {(actor, action)}
+        return True
+
+    def copy(self) -> Cursor:
+        return Cursor(self.time_nano, self.seen)
+
+
+def since_param(cursor: Cursor, now_ns: int, replay_max_seconds: float) -> str:
+    """Docker's ``since`` (``<seconds>.<nanoseconds>``): the cursor, but never further back
+    than ``replay_max_seconds`` before now (0: no replay at all)."""
+    nano = max(cursor.time_nano, now_ns - int(replay_max_seconds * 1_000_000_000))
+    return f"{nano // 1_000_000_000}.{nano % 1_000_000_000:09d}"
+
+
+def save_state(path: str, cursor: Cursor) -> None:
+    """Write the cursor atomically: a temp file in the same folder, fsync, os.replace."""
+    folder = os.path.dirname(os.path.abspath(path))
+    data = {
+        "time_nano": cursor.time_nano,
+        "at": datetime.datetime.fromtimestamp(cursor.time_nano / 1e9, UTC).isoformat(),
+        "seen": sorted([actor, action] for actor, action in cursor.seen),
+    }
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".state-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def load_state(path: str) -> Cursor | None:
+    """The saved cursor, or None when there is none (a damaged file counts as none)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        nano = data["time_nano"]
+        seen = [(actor, action) for actor, action in data.get("seen", [])]
+        if not isinstance(nano, int) or nano <= 0:
+            raise ValueError(f"bad time_nano {nano!r}")
+        return Cursor(nano, seen)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log(f"ignoring state file {path} ({exc.__class__.__name__}: {exc})")
+        return None
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+class RedisPublisher:
+    """XADD over RESP; reconnects with backoff; a bounded queue holds events while Redis is down.
+
+    Each queued event may carry a mark; ``on_sent(mark)`` runs (in the publisher's thread) once
+    the event is in Redis or Redis refused it for good."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        maxlen: int,
+        queue_size: int,
+        timeout: float = 5.0,
+        on_sent: Callable[[Any], None] | None = None,
+        password: str | None = None,
+        username: str | None = None,
+    ) -> None:
         self.host, self.port, self.maxlen, self.timeout = host, port, maxlen, timeout
-        self.queue: collections.deque = collections.deque(maxlen=queue_size)
+        self.password, self.username = password or None, username or None
+        self.on_sent = on_sent
+        self.queue: collections.deque[tuple[dict, Any]] = collections.deque(maxlen=queue_size)
         self.cond = threading.Condition()
         self.sock: socket.socket | None = None
         self.file: Any = None
@@ -131,6 +280,14 @@ class RedisPublisher:
     def connect(self) -> None:
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         self.file = self.sock.makefile("rb")
+        if self.password:
+            auth = ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
+            self.sock.sendall(encode_command(*auth))
+            try:
+                read_reply(self.file)
+            except RespError:
+                self.close()
+                raise
 
     def close(self) -> None:
         for c in (self.file, self.sock):
@@ -151,11 +308,11 @@ class RedisPublisher:
     def xadd(self, event: dict) -> str:
         return self.command("XADD", STREAM, "MAXLEN", "~", self.maxlen, "*", *stream_fields(event))
 
-    def put(self, event: dict) -> None:
+    def put(self, event: dict, mark: Any = None) -> None:
         with self.cond:
             if len(self.queue) == self.queue.maxlen:
                 log(f"queue full ({self.queue.maxlen}): dropping oldest event")
-            self.queue.append(event)
+            self.queue.append((event, mark))
             self.cond.notify()
 
     def run(self) -> None:
@@ -164,11 +321,19 @@ class RedisPublisher:
             with self.cond:
                 while not self.queue:
                     self.cond.wait()
-                event = self.queue[0]
+                item = self.queue[0]
+            event, mark = item
             try:
                 self.xadd(event)
             except RespError as exc:
-                log(f"redis refused event {event['id']}: {exc}; dropping it")
+                if not retryable(exc):
+                    log(f"redis refused event {event['id']}: {exc}; dropping it")
+                else:  # not allowed (yet), or still loading its data: keep it and try again
+                    self.close()
+                    log(f"redis {self.host}:{self.port} cannot take events now ({exc}); retry in {backoff:.1f}s")
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
             except (OSError, ConnectionError) as exc:
                 self.close()
                 log(
@@ -180,17 +345,25 @@ class RedisPublisher:
                 continue
             backoff = 0.5
             with self.cond:
-                if self.queue and self.queue[0] is event:
+                if self.queue and self.queue[0] is item:
                     self.queue.popleft()
+            if self.on_sent is not None:
+                self.on_sent(mark)
 
 
-def docker_events(socket_path: str, timeout: float | None = None):
+# --- Docker ----------------------------------------------------------------------------------
+
+
+def docker_events(socket_path: str, since: str | None = None, timeout: float | None = None):
     """Yield decoded JSON objects from GET /events (chunked, one JSON per line)."""
-    query = urllib.parse.urlencode({"filters": json.dumps(FILTERS)})
+    params = {"filters": json.dumps(FILTERS)}
+    if since is not None:
+        params["since"] = since
+    query = urllib.parse.urlencode(params)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
-    sock.connect(socket_path)
     try:
+        sock.connect(socket_path)
         sock.sendall(f"GET /events?{query} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
         f = sock.makefile("rb")
         status = f.readline()
@@ -232,37 +405,200 @@ def log(msg: str) -> None:
     print(f"{datetime.datetime.now(UTC).isoformat()} steward-node-agent: {msg}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(argv[0], encoding="utf-8") as fh:
+def load_config(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
         cfg = json.load(fh)
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    if float(cfg.get("replay_max_seconds", 600)) < 0:
+        raise ValueError(f"{path}: replay_max_seconds must be >= 0")
+    return cfg
+
+
+def watch_parent(pid: int, interval: float = 1.0) -> None:
+    """Exit the whole process once ``pid`` is no longer our parent (the supervisor died)."""
+
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(interval)
+        log(f"supervisor {pid} is gone; exiting")
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent", daemon=True).start()
+
+
+def run_worker(config_path: str) -> int:
+    cfg = load_config(config_path)
+    state_path = cfg.get("state_file") or os.path.join(os.path.dirname(os.path.abspath(config_path)), "state.json")
+    replay_max = float(cfg.get("replay_max_seconds", 600))
+    if os.environ.get(SUPERVISOR_ENV, "").isdigit():
+        watch_parent(int(os.environ[SUPERVISOR_ENV]))
+    saved = load_state(state_path)
+    if saved is None:
+        # First start: no history, follow from now. Saved at once, so that a worker that dies
+        # before its first event still replays from here when restarted.
+        cursor = Cursor(time.time_ns())
+        try:
+            save_state(state_path, cursor)
+        except OSError as exc:
+            log(f"cannot write state file {state_path}: {exc}")
+    else:
+        cursor = saved
+    delivered = cursor.copy()  # advanced by the publisher thread only, and persisted
+
+    def on_sent(key: Any) -> None:
+        if key is None or not delivered.advance(key):
+            return
+        try:
+            save_state(state_path, delivered)
+        except OSError as exc:
+            log(f"cannot write state file {state_path}: {exc}")
+
     publisher = RedisPublisher(
         cfg.get("redis_host", "127.0.0.1"),
         int(cfg.get("redis_port", 6379)),
         int(cfg.get("maxlen", 10000)),
         int(cfg.get("queue_size", 1000)),
+        on_sent=on_sent,
+        password=cfg.get("redis_password") or None,
+        username=cfg.get("redis_username") or None,
     )
     threading.Thread(target=publisher.run, name="redis", daemon=True).start()
     host = cfg.get("host") or socket.gethostname()
     sock_path = cfg.get("docker_socket", "/var/run/docker.sock")
     if sock_path.startswith("unix://"):
         sock_path = sock_path[len("unix://") :]
-    log(f"starting: docker {sock_path} -> redis {publisher.host}:{publisher.port} as host {host}")
+    resume = "from now" if saved is None else f"after {datetime.datetime.fromtimestamp(saved.time_nano / 1e9, UTC)}"
+    log(
+        f"starting: docker {sock_path} -> redis {publisher.host}:{publisher.port} as host {host}; "
+        f"events {resume} (at most {replay_max:g}s back)"
+    )
     backoff = 0.5
     while True:
+        since = since_param(cursor, time.time_ns(), replay_max)
         try:
-            for raw in docker_events(sock_path):
+            for raw in docker_events(sock_path, since=since):
                 backoff = 0.5
+                key = event_key(raw)
+                if not cursor.advance(key):
+                    continue  # Docker replayed the boundary event we already have
                 event = map_event(raw, host)
                 if event is not None:
-                    publisher.put(event)
+                    publisher.put(event, key)
         except (OSError, ConnectionError, ValueError) as exc:
             log(f"docker {sock_path} unavailable ({exc}); retry in {backoff:.1f}s")
         time.sleep(backoff)
         backoff = min(backoff * 2, 30.0)
+
+
+# --- Supervisor (nodes without systemd) ------------------------------------------------------
+
+
+class Backoff:
+    """Restart delays: ``initial`` doubling up to ``maximum``; back to ``initial`` once the
+    child ran for ``reset_after`` seconds."""
+
+    def __init__(self, initial: float = 1.0, maximum: float = 30.0, reset_after: float = 60.0) -> None:
+        self.initial, self.maximum, self.reset_after = initial, maximum, reset_after
+        self.delay = initial
+
+    def after_exit(self, ran_for: float) -> float:
+        """The delay before the next start, given how long the child that just exited ran."""
+        if ran_for >= self.reset_after:
+            self.delay = self.initial
+        delay = self.delay
+        self.delay = min(self.delay * 2, self.maximum)
+        return delay
+
+
+def describe_status(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+class Supervisor:
+    """Runs ``argv`` as a child and restarts it when it exits, with backoff. SIGTERM or SIGINT:
+    stop the child (TERM, then KILL after ``stop_timeout`` seconds) and return 0."""
+
+    def __init__(
+        self, argv: list[str], backoff: Backoff | None = None, stop_timeout: float = 5.0, poll: float = 0.2
+    ) -> None:
+        self.argv = argv
+        self.backoff = backoff or Backoff()
+        self.stop_timeout, self.poll = stop_timeout, poll
+        self.stopping = False
+        self.child: subprocess.Popen | None = None
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stopping = True  # everything else happens in the main loop
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(self.poll, max(deadline - time.monotonic(), 0)))
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        env = dict(os.environ, **{SUPERVISOR_ENV: str(os.getpid())})
+        log(f"supervisor {os.getpid()}: running {' '.join(self.argv)}")
+        restarts = 0
+        while not self.stopping:
+            started = time.monotonic()
+            try:
+                self.child = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL)
+            except OSError as exc:
+                self.child, status = None, f"could not start ({exc})"
+            else:
+                log(f"supervisor: worker {self.child.pid} started")
+                while not self.stopping and self.child.poll() is None:
+                    time.sleep(self.poll)
+                if self.stopping:
+                    break
+                status = f"{self.child.pid} exited with {describe_status(self.child.returncode)}"
+            ran_for = time.monotonic() - started
+            delay = self.backoff.after_exit(ran_for)
+            restarts += 1
+            log(f"supervisor: worker {status} after {ran_for:.1f}s; restart {restarts} in {delay:g}s")
+            self._sleep(delay)
+        self._stop_child()
+        log("supervisor: stopped")
+        return 0
+
+    def _stop_child(self) -> None:
+        child = self.child
+        if child is None or child.poll() is not None:
+            return
+        child.terminate()
+        try:
+            child.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            log(f"supervisor: worker {child.pid} ignored SIGTERM for {self.stop_timeout:g}s; killing it")
+            child.kill()
+            child.wait()
+        log(f"supervisor: worker {child.pid} stopped ({describe_status(child.returncode)})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    supervise = argv[:1] == ["--supervise"]
+    args = argv[1:] if supervise else argv
+    if len(args) != 1 or args[0].startswith("-"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    config_path = os.path.abspath(args[0])
+    try:
+        load_config(config_path)
+    except (OSError, ValueError) as exc:
+        log(f"bad config: {exc}")
+        return 2
+    if supervise:
+        return Supervisor([sys.executable, os.path.abspath(__file__), config_path]).run()
+    return run_worker(config_path)
 
 
 if __name__ == "__main__":

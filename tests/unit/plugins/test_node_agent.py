@@ -1,15 +1,23 @@
 """The node agent (roles/node_agent/files/steward_node_agent.py): RESP against a real
-redis-server, and the mapping of real Docker engine event JSON to Steward events."""
+redis-server, the mapping of real Docker engine event JSON to Steward events, its position in
+Docker's event stream (since, duplicates at the boundary, the state file), the supervisor with
+real child processes, and the worker as a real process replaying what it missed."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import queue
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -146,7 +154,7 @@ def test_events_wait_in_a_bounded_queue_while_redis_is_down(tmp_path: Path) -> N
     for event in events:
         pub.put(event)
     time.sleep(0.3)  # redis is down: nothing delivered, the oldest event dropped
-    assert [e["id"] for e in pub.queue] == [events[1]["id"], events[2]["id"]]
+    assert [e["id"] for e, _ in pub.queue] == [events[1]["id"], events[2]["id"]]
     proc = _start_redis(port, tmp_path)
     try:
         check = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=1)
@@ -159,6 +167,59 @@ def test_events_wait_in_a_bounded_queue_while_redis_is_down(tmp_path: Path) -> N
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_with_requirepass_the_agent_authenticates_and_a_refusal_keeps_the_event(tmp_path: Path) -> None:
+    """NOAUTH/WRONGPASS mean "not you (yet)": the event stays queued, nothing is dropped."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(tmp_path)]
+        + ["--requirepass", "s3cret"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        wrong = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=10, password="guess")
+        threading.Thread(target=wrong.run, daemon=True).start()
+        event = agent.map_event(DIE, "saturn")
+        wrong.put(event)
+        time.sleep(0.5)
+        assert [e["id"] for e, _ in wrong.queue] == [event["id"]]  # refused, kept, retried
+        right = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=10, password="s3cret")
+        right.put(event)
+        threading.Thread(target=right.run, daemon=True).start()
+        deadline = time.monotonic() + 10
+        while right.queue and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not right.queue
+        assert right.command("XLEN", "steward:events") == 1
+        right.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("reply", "retry"),
+    [
+        ("LOADING Redis is loading the dataset in memory", True),
+        ("NOAUTH Authentication required.", True),
+        ("WRONGPASS invalid username-password pair", True),
+        ("DENIED Redis is running in protected mode", True),
+        ("READONLY You can't write against a read only replica.", True),
+        ("WRONGTYPE Operation against a key holding the wrong kind of value", False),
+        ("ERR unknown command", False),
+    ],
+)
+def test_which_error_replies_keep_the_event(reply: str, retry: bool) -> None:
+    assert agent.retryable(agent.RespError(reply)) is retry
 
 
 ROLE = AGENT.parents[1]
@@ -174,3 +235,399 @@ def test_role_argument_specs_defaults_and_readme_agree() -> None:
     for name, spec in specs.items():
         assert spec["default"] == defaults[name], name
         assert f"| `{name}` | {spec['type']} |" in readme, name
+
+
+# --- Where the agent is in Docker's event stream: since, duplicates, the state file ----------
+
+SEC = 1_000_000_000
+
+
+def test_event_key_is_time_nano_actor_and_action() -> None:
+    assert agent.event_key(DIE) == (1764222000123456789, "4f1c0e2d9a6b", "die")
+    # An engine without timeNano: whole seconds.
+    old = {"status": "die", "id": "4f1c", "time": 1764222000}
+    assert agent.event_key(old) == (1764222000 * SEC, "4f1c", "die")
+
+
+def test_cursor_drops_exact_duplicates_at_the_boundary_only() -> None:
+    cursor = agent.Cursor(100)
+    assert cursor.advance((200, "a", "die"))
+    assert cursor.advance((200, "b", "die"))  # same time, other container: a different event
+    assert cursor.advance((200, "a", "oom"))  # same time and container, other action
+    assert (cursor.time_nano, cursor.seen) == (200, {("a", "die"), ("b", "die"), ("a", "oom")})
+    # What Docker replays after `since=200`: the three again, then something new.
+    assert not cursor.advance((200, "a", "die"))
+    assert not cursor.advance((200, "b", "die"))
+    assert not cursor.advance((200, "a", "oom"))
+    assert cursor.advance((201, "a", "die"))
+    assert (cursor.time_nano, cursor.seen) == (201, {("a", "die")})
+    # Older than the boundary (Docker never replays those) passes, and does not move the cursor.
+    assert cursor.advance((150, "c", "die"))
+    assert (cursor.time_nano, cursor.seen) == (201, {("a", "die")})
+
+
+def test_since_is_seconds_dot_nine_digit_nanoseconds() -> None:
+    now = 1764222600 * SEC
+    assert agent.since_param(agent.Cursor(1764222000 * SEC + 5), now, 600) == "1764222000.000000005"
+    assert agent.since_param(agent.Cursor(1764222000123456789), now, 600) == "1764222000.123456789"
+
+
+def test_since_never_reaches_further_back_than_replay_max_seconds() -> None:
+    now = 1764222600 * SEC + 42
+    hour_old = agent.Cursor(now - 3600 * SEC)
+    assert agent.since_param(hour_old, now, 600) == f"{1764222600 - 600}.000000042"
+    assert agent.since_param(hour_old, now, 0) == "1764222600.000000042"  # 0: no replay, from now
+    assert agent.since_param(hour_old, now, 7200) == f"{1764222600 - 3600}.000000042"
+
+
+def test_state_file_round_trip_is_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    assert agent.load_state(str(path)) is None
+    agent.save_state(str(path), agent.Cursor(1764222000123456789, {("4f1c", "die"), ("9e2b", "oom")}))
+    agent.save_state(str(path), agent.Cursor(1764222000123456790, {("4f1c", "restart")}))
+    loaded = agent.load_state(str(path))
+    assert (loaded.time_nano, loaded.seen) == (1764222000123456790, {("4f1c", "restart")})
+    saved = json.loads(path.read_text())
+    assert saved["at"].startswith("2025-11-27T05:40:00.12345")
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temp file left behind
+
+
+@pytest.mark.parametrize("content", ["", "{", "[]", '{"time_nano": "soon"}', '{"time_nano": 0}', '{"seen": []}'])
+def test_a_damaged_state_file_counts_as_none(tmp_path: Path, content: str, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(content)
+    assert agent.load_state(str(path)) is None
+    assert "ignoring state file" in capsys.readouterr().err
+
+
+# --- The supervisor, with real child processes ------------------------------------------------
+
+
+def test_backoff_doubles_from_initial_to_maximum_and_resets_after_a_long_run() -> None:
+    backoff = agent.Backoff(1.0, 30.0, reset_after=60.0)
+    assert [backoff.after_exit(0.2) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    assert backoff.after_exit(60.0) == 1
+    assert backoff.after_exit(59.9) == 2
+
+
+def test_exit_status_names_the_signal() -> None:
+    assert agent.describe_status(3) == "exit code 3"
+    assert agent.describe_status(-9) == "signal SIGKILL"
+
+
+SUPERVISE = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("steward_node_agent", sys.argv[1])
+agent = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(agent)
+opts = json.loads(sys.argv[2])
+backoff = agent.Backoff(*opts["backoff"])
+sys.exit(agent.Supervisor(opts["argv"], backoff, stop_timeout=opts["stop_timeout"], poll=0.02).run())
+"""
+
+CHILD = """
+import os, signal, sys, time
+starts, mode = sys.argv[1], sys.argv[2]
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(starts, "a") as fh:
+    fh.write(f"{os.getpid()} {time.monotonic()}\\n")
+if mode == "exit3":
+    sys.exit(3)
+time.sleep(3600)
+"""
+
+
+class Supervised:
+    """A real supervisor process (Supervisor.run) over a real child script."""
+
+    def __init__(self, folder: Path, mode: str, backoff: tuple[float, float, float], stop_timeout: float = 5.0):
+        (folder / "supervise.py").write_text(SUPERVISE)
+        (folder / "child.py").write_text(CHILD)
+        self.starts = folder / "starts"
+        self.log = folder / "supervisor.log"
+        argv = [sys.executable, str(folder / "child.py"), str(self.starts), mode]
+        opts = {
+            "argv": [str(folder / "no-such-interpreter")] if mode == "missing" else argv,
+            "backoff": backoff,
+            "stop_timeout": stop_timeout,
+        }
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(folder / "supervise.py"), str(AGENT), json.dumps(opts)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def children(self) -> list[tuple[int, float]]:
+        if not self.starts.exists():
+            return []
+        return [(int(pid), float(at)) for pid, at in (line.split() for line in self.starts.read_text().splitlines())]
+
+    def wait_children(self, n: int, timeout: float = 10) -> list[tuple[int, float]]:
+        deadline = time.monotonic() + timeout
+        while len(self.children()) < n:
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, f"{len(self.children())} child starts, wanted {n}"
+            time.sleep(0.02)
+        return self.children()
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 10) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(timeout)
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie (an orphan's zombie may wait a while for its reaper)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pid: int, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.fixture
+def supervised(tmp_path: Path):
+    started: list[Supervised] = []
+
+    def start(*args, **kwargs) -> Supervised:
+        sup = Supervised(tmp_path, *args, **kwargs)
+        started.append(sup)
+        return sup
+
+    yield start
+    for sup in started:  # a failed test must not leave processes behind
+        if sup.proc.poll() is None:
+            sup.proc.kill()
+            sup.proc.wait(10)
+        for pid, _ in sup.children():
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_supervisor_restarts_an_exiting_child_with_doubling_delays(supervised) -> None:
+    sup = supervised("exit3", backoff=(0.2, 0.8, 60.0))
+    starts = [at for _, at in sup.wait_children(5)]
+    assert sup.stop() == 0
+    gaps = [b - a for a, b in zip(starts[:4], starts[1:5], strict=True)]
+    for gap, delay in zip(gaps, [0.2, 0.4, 0.8, 0.8], strict=True):
+        assert delay <= gap < delay + 1.0, (gaps, sup.text())
+    log = sup.text()
+    assert "exited with exit code 3" in log
+    assert "restart 1 in 0.2s" in log and "restart 3 in 0.8s" in log and "restart 4 in 0.8s" in log
+    assert "supervisor: stopped" in log
+
+
+def test_supervisor_restarts_a_killed_child_and_logs_the_signal(supervised) -> None:
+    sup = supervised("sleep", backoff=(0.1, 1.0, 60.0))
+    [(first, _)] = sup.wait_children(1)
+    os.kill(first, signal.SIGKILL)
+    (_, _), (second, _) = sup.wait_children(2)
+    assert second != first and _alive(second)
+    assert f"worker {first} exited with signal SIGKILL" in sup.text()
+    assert sup.stop() == 0
+    assert _wait_gone(second, 0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_supervisor_stops_its_child_on_term_or_int_and_exits_0(supervised, signum: int) -> None:
+    sup = supervised("sleep", backoff=(0.1, 1.0, 60.0))
+    [(child, _)] = sup.wait_children(1)
+    assert sup.stop(signum) == 0
+    assert _wait_gone(child, 0), "the worker outlived its supervisor"
+    assert f"worker {child} stopped (signal SIGTERM)" in sup.text()
+
+
+def test_supervisor_kills_a_child_that_ignores_sigterm(supervised) -> None:
+    sup = supervised("stubborn", backoff=(0.1, 1.0, 60.0), stop_timeout=0.5)
+    [(child, _)] = sup.wait_children(1)
+    began = time.monotonic()
+    assert sup.stop() == 0
+    assert 0.5 <= time.monotonic() - began < 5
+    assert _wait_gone(child, 0)
+    assert f"worker {child} ignored SIGTERM" in sup.text()
+    assert f"worker {child} stopped (signal SIGKILL)" in sup.text()
+
+
+def test_supervisor_keeps_trying_when_the_worker_cannot_even_start(supervised) -> None:
+    sup = supervised("missing", backoff=(0.1, 0.2, 60.0))
+    _wait_for(lambda: sup.text().count("could not start") >= 3, "three failed starts")
+    assert "restart 2 in 0.2s" in sup.text()
+    assert sup.stop() == 0
+
+
+def test_the_worker_exits_when_its_supervisor_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the supervisor cannot stop the worker; the worker notices and goes."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"docker_socket": f"unix://{tmp_path}/none.sock", "redis_port": _free_port()}))
+    log = tmp_path / "agent.log"
+    with log.open("wb") as fh:
+        sup = subprocess.Popen([sys.executable, str(AGENT), "--supervise", str(config)], stderr=fh)
+    worker = 0
+    try:
+        deadline = time.monotonic() + 10
+        while "started" not in log.read_text():
+            assert sup.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        worker = int(log.read_text().split("supervisor: worker ", 1)[1].split()[0])
+        assert _alive(worker)
+        sup.kill()
+        sup.wait(10)
+        assert _wait_gone(worker, 5), log.read_text()
+        assert f"supervisor {sup.pid} is gone; exiting" in log.read_text()
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait(10)
+        if worker and _alive(worker):  # the bug this test is about: do not leave it running
+            os.kill(worker, signal.SIGKILL)
+
+
+def test_a_bad_config_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"replay_max_seconds": -1}')
+    for argv in ([str(config)], ["--supervise", str(config)]):
+        proc = subprocess.run([sys.executable, str(AGENT), *argv], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2
+        assert "replay_max_seconds must be >= 0" in proc.stderr
+
+
+# --- The worker end to end: a real process, a real redis-server, Docker's /events on a unix socket
+
+
+class FakeEvents:
+    """GET /events on a real unix socket: each connection is handed to the test, which sends the
+    events the engine would (chunked JSON lines, as dockerd does) and closes it when it likes."""
+
+    def __init__(self, path: str) -> None:
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen()
+        self.connections: queue.Queue = queue.Queue()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            target = request.split(b" ", 2)[1].decode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            self.connections.put((conn, urllib.parse.parse_qs(urllib.parse.urlsplit(target).query)))
+
+    def accept(self, timeout: float = 10) -> tuple[socket.socket, dict]:
+        return self.connections.get(timeout=timeout)
+
+    @staticmethod
+    def send(conn: socket.socket, *events: dict) -> None:
+        for event in events:
+            data = json.dumps(event).encode() + b"\n"
+            conn.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _die(name: str, nano: int) -> dict:
+    return {
+        "Type": "container",
+        "Action": "die",
+        "Actor": {"ID": f"id-{name}", "Attributes": {"exitCode": "137", "image": "img", "name": name}},
+        "scope": "local",
+        "time": nano // SEC,
+        "timeNano": nano,
+    }
+
+
+def _since(nano: int) -> str:
+    return f"{nano // SEC}.{nano % SEC:09d}"
+
+
+def _wait_for(predicate, what: str, timeout: float = 10):  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_the_worker_replays_what_it_missed_and_publishes_each_event_once(redis_port: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="stw-agent-") as folder:  # short: a unix socket path
+        base = Path(folder)
+        docker = FakeEvents(str(base / "docker.sock"))
+        config = base / "config.json"
+        config.write_text(
+            json.dumps({"host": "saturn", "docker_socket": f"unix://{base}/docker.sock", "redis_port": redis_port})
+        )
+        state = base / "state.json"
+        check = agent.RedisPublisher("127.0.0.1", redis_port, maxlen=100, queue_size=1)
+
+        def published() -> list[str]:
+            entries = check.command("XRANGE", "steward:events", "-", "+")
+            return [json.loads(dict(zip(f[::2], f[1::2], strict=True))["event"])["container"] for _, f in entries]
+
+        def saved() -> tuple[int, set] | None:
+            cursor = agent.load_state(str(state))
+            return cursor and (cursor.time_nano, cursor.seen)
+
+        workers: list[subprocess.Popen] = []
+
+        def start_worker() -> subprocess.Popen:
+            with (base / "agent.log").open("ab") as log:
+                workers.append(subprocess.Popen([sys.executable, str(AGENT), str(config)], stderr=log))
+            return workers[-1]
+
+        try:
+            before = time.time_ns()
+            worker = start_worker()
+            # First start, no state file: from now, no history.
+            conn, query = docker.accept()
+            assert before <= int(query["since"][0].replace(".", "")) <= time.time_ns()
+            assert json.loads(query["filters"][0])["event"] == ["die", "oom", "health_status", "restart"]
+            t_a = time.time_ns()
+            docker.send(conn, _die("a", t_a))
+            _wait_for(lambda: published() == ["a"], "a in the stream")
+            assert _wait_for(lambda: saved() == (t_a, {("id-a", "die")}), "the state file at a")
+            # The engine drops the stream; b and c (same timeNano) happen meanwhile.
+            conn.close()
+            conn, query = docker.accept()
+            assert query["since"] == [_since(t_a)]
+            t_b = time.time_ns()
+            docker.send(conn, _die("a", t_a), _die("b", t_b), _die("c", t_b))  # `since` is inclusive: a again
+            _wait_for(lambda: len(published()) >= 3, "three events")
+            assert published() == ["a", "b", "c"]
+            _wait_for(lambda: saved() == (t_b, {("id-b", "die"), ("id-c", "die")}), "the state file at b and c")
+            # The worker dies; d happens while none runs; a new worker starts from the state file.
+            worker.kill()
+            worker.wait(10)
+            conn.close()
+            start_worker()
+            conn, query = docker.accept()
+            assert query["since"] == [_since(t_b)]
+            docker.send(conn, _die("b", t_b), _die("c", t_b), _die("d", time.time_ns()))
+            _wait_for(lambda: len(published()) >= 4, "four events")
+            assert published() == ["a", "b", "c", "d"]
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait(10)
+            docker.close()
+            check.close()
