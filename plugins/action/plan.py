@@ -76,6 +76,9 @@ class ActionModule(ActionBase):
             inventory=Path(inventory),
             state_dir=Path(state_dir),
         )
+        if not os.path.isdir(os.path.join(state_dir, "world")):
+            # never a fresh, empty state folder: no memory of open actions, rejections or storms
+            raise AnsibleActionFail(f"no world state in {state_dir}/world: nothing observed there to plan on")
         settings.paths.ensure()
         engine = Engine(settings)
         try:

@@ -62,6 +62,23 @@ def _area(key: str) -> str:
     return key.split("/")[1]
 
 
+def _target(key: str) -> str:
+    """host/area/target of a drift key host/area/target/kind."""
+    return key.rsplit("/", 1)[0]
+
+
+def _new_observation(observed_at: str, last_counted: str | None, spacing: int) -> bool:
+    """Counts as a new observation: at least `spacing` seconds after the last one counted.
+
+    Two looks closer than that (a cron observe right after an event-triggered one, the executor's
+    check) are one observation, so they cannot confirm a drift together; an older file (written
+    out of order) is not new at all.
+    """
+    if last_counted is None:
+        return True
+    return (parse_time(observed_at) - parse_time(last_counted)).total_seconds() >= spacing
+
+
 class Memory:
     """engine/observations.json: cycle counter, per-host streaks, flap histories, storm state."""
 
@@ -71,7 +88,15 @@ class Memory:
             self.doc: dict[str, Any] = json.loads(self.path.read_text())
         except (OSError, ValueError):
             self.doc = {}
-        for k, v in (("hosts", {}), ("cycle", 0), ("flap", {}), ("storm", None), ("backoff", {}), ("held", {})):
+        for k, v in (
+            ("hosts", {}),
+            ("cycle", 0),
+            ("flap", {}),
+            ("storm", None),
+            ("backoff", {}),
+            ("held", {}),
+            ("written", []),  # [{at, host, key}] of the actions written within the storm window
+        ):
             self.doc.setdefault(k, v)
 
     def host(self, name: str) -> dict[str, Any]:
@@ -88,6 +113,8 @@ class Engine:
         self.queue = ActionQueue(settings.paths, self.journal)
         self.silences = Silences(settings.paths, self.journal)
         self.outcomes = Outcomes(settings.paths)
+        self._open_targets: set[str] = set()  # host/area/target with an open action (this cycle)
+        self._running_hosts: set[str] = set()  # hosts with an action in running/ (this cycle)
 
     @property
     def storm_ack_path(self):  # noqa: ANN201 - Path
@@ -123,6 +150,8 @@ class Engine:
         if snapshot is None:
             return report
         open_keys = self.queue.open_keys()
+        self._open_targets = {_target(k) for k in open_keys}
+        self._running_hosts = {i.host for i in self.queue.list(("running",)) if i.host}
         confirmed: list[tuple[Drift, dict[str, Any]]] = []
         for host in sorted(desired.hosts):
             world = snapshot.hosts.get(host)
@@ -130,7 +159,7 @@ class Engine:
                 continue
             mem = memory.host(host)
             drifts = compute_drift(desired.hosts[host], world, now, policy.stale_after)
-            if world["observed_at"] != mem["observed_at"]:
+            if _new_observation(world["observed_at"], mem["observed_at"], policy.confirm_interval):
                 self._count(memory, mem, world, drifts, open_keys, report, policy)
             for d in drifts:
                 streak = mem["keys"].get(d.key, {})
@@ -149,7 +178,7 @@ class Engine:
                 else:
                     report.confirming.append(d.key)
         candidates = self._gate(confirmed, desired, memory, now, report)
-        if self._storm(candidates, desired, memory, report, policy):
+        if self._storm(candidates, desired, memory, report, policy, now):
             candidates = []
         for drift, streak in candidates:
             action_id = self._write_action(desired, drift, streak, now)
@@ -159,6 +188,7 @@ class Engine:
                 mem = memory.host(drift.host)
                 mem["keys"][drift.key]["count"] = 0
                 memory.doc["backoff"][drift.key] = {"observation": mem.get("observations", 0), "action": action_id}
+                memory.doc["written"].append({"at": isotime(now), "host": drift.host, "key": drift.key})
         memory.save()
         report.expired.extend(self._expire_by_ttl(now))
         return report
@@ -297,6 +327,10 @@ class Engine:
         now: datetime,
         policy: Policy,
     ) -> str | None:
+        if drift.host in self._running_hosts:
+            return f"a remediation is running on {drift.host}: its verification speaks first"
+        if _target(drift.key) in self._open_targets:
+            return f"another action for {_target(drift.key)} is open: one at a time per target"
         if memory.doc["flap"].get(drift.key, {}).get("flapping"):
             return "flapping"
         rejected = self._rejected_this_episode(
@@ -334,16 +368,25 @@ class Engine:
         memory: Memory,
         report: CycleReport,
         policy: Policy,
+        now: datetime,
     ) -> bool:
+        # actions written within storm_window count too: event-triggered runs plan one host at a
+        # time, so a fleet-wide outage arrives as many small cycles, not one big one
+        recent = [w for w in memory.doc["written"] if (now - parse_time(w["at"])).total_seconds() < policy.storm_window]
+        memory.doc["written"] = recent
+        # distinct targets: a second action for the same container (a new episode) is not a storm
+        targets = {(w["host"], _target(w["key"])) for w in recent} | {(d.host, _target(d.key)) for d, _ in candidates}
         per_host: dict[str, int] = {}
-        for drift, _ in candidates:
-            per_host[drift.host] = per_host.get(drift.host, 0) + 1
+        for host, _t in targets:
+            per_host[host] = per_host.get(host, 0) + 1
+        hosts_now = {d.host for d, _ in candidates}
         crowded = [
             h
             for h, n in per_host.items()
-            if n >= 2 and n > policy.storm_host_fraction * max(len(desired.hosts[h].services), 1)
+            if h in hosts_now and n >= 2 and n > policy.storm_host_fraction * max(len(desired.hosts[h].services), 1)
         ]
-        stormy = len(candidates) > policy.storm_max_actions or bool(crowded)
+        total = len(targets)
+        stormy = bool(candidates) and (total > policy.storm_max_actions or bool(crowded))
         if memory.doc["storm"] and not stormy and not candidates:
             self.journal.append("storm_over", reason="the cycle is calm again")
             memory.doc["storm"] = None
@@ -353,11 +396,12 @@ class Engine:
             self.storm_ack_path.rename(self.storm_ack_path.with_suffix(f".used-{memory.doc['cycle']}"))
             self.journal.append("storm_acknowledged", actions=len(candidates))
             memory.doc["storm"] = None
+            memory.doc["written"] = []  # acknowledged: what was written so far no longer counts
             return False
         if not memory.doc["storm"]:
             why = (
-                f"{len(candidates)} new actions in one cycle (limit {policy.storm_max_actions})"
-                if len(candidates) > policy.storm_max_actions
+                f"{total} new actions within {policy.storm_window} s (limit {policy.storm_max_actions})"
+                if total > policy.storm_max_actions
                 else f"more than {int(policy.storm_host_fraction * 100)} % of the services of "
                 f"{', '.join(sorted(crowded))} at once"
             )

@@ -34,7 +34,7 @@ from steward.paths import ENDED_FOLDERS
 from steward.queue import ActionQueue, BadActionId, QueueError, check_id
 from steward.runner import run_playbook
 from steward.store.atomic import atomic_write_bytes, atomic_write_json
-from steward.store.world import WorldSnapshot, parse_time
+from steward.store.world import WorldFileError, WorldSnapshot, parse_time, validate_world
 
 
 @dataclass
@@ -301,13 +301,19 @@ class Executor:
             desired = load_desired_cached(self.settings.inventory)
         except DesiredStateError as exc:
             desired, verdict["reason"] = None, f"could not verify: inventory invalid: {exc}"
-        snapshot = self.engine.load_world() if desired else None
-        world = snapshot.hosts.get(host) if snapshot else None
-        if desired and world is None:
-            verdict["reason"] = "could not verify: world state unusable after the run"
-        elif desired and world and world["cycle"] != outcome.cycle:
-            verdict["reason"] = "could not verify: the re-observation did not write a world file for the host"
-        elif desired and world:
+        # Judge on what this re-observation saw (node_observe's result in the run's events), not on
+        # world/<host>.json: an event-triggered observe may have rewritten that file meanwhile.
+        world = None
+        if desired:
+            seen = outcome.worlds.get(host)
+            try:
+                world = validate_world(seen, host) if seen is not None else None
+            except WorldFileError as exc:
+                verdict["reason"] = f"could not verify: the re-observation returned an unusable world ({exc})"
+            else:
+                if world is None:
+                    verdict["reason"] = "could not verify: the re-observation did not observe the host"
+        if desired and world:
             blind = blind_spot(world, meta["key"].split("/")[1], utcnow(), desired.policy.stale_after)
             keys = {d.key for d in compute_drift(desired.hosts[host], world, utcnow(), desired.policy.stale_after)}
             verdict["observed_at"] = world["observed_at"]

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import timedelta
+
 from steward.config import Settings
+from steward.desired import DesiredStateError, load_desired_cached
 from steward.journal import Journal, utcnow
 from steward.runner import RunOutcome, run_playbook
+from steward.store.world import parse_time
 
 
 def new_cycle_id() -> str:
     return f"{utcnow():%Y%m%dT%H%M%S%fZ}"
 
 
+def wait_until_a_look_counts(settings: Settings) -> float:
+    """Sleep until a look now would count as a new observation (seconds slept, 0 mostly).
+
+    The engine counts two observations less than steward_policy.confirm_interval apart as one;
+    `steward observe` run right after another one (or after an event-triggered look) waits the
+    rest of that interval instead of looking in vain.
+    """
+    try:
+        doc = json.loads(settings.paths.memory.read_text())
+        interval = load_desired_cached(settings.inventory).policy.confirm_interval
+    except (OSError, ValueError, DesiredStateError):
+        return 0.0
+    seen = [h.get("observed_at") for h in (doc.get("hosts") or {}).values() if isinstance(h, dict)]
+    times = [parse_time(t) for t in seen if isinstance(t, str)]
+    if not times:
+        return 0.0
+    wait = (max(times) + timedelta(seconds=interval) - utcnow()).total_seconds()
+    if 0 < wait <= interval:
+        time.sleep(wait)
+        return wait
+    return 0.0
+
+
 def observe(settings: Settings, journal: Journal, limit: str | None = None) -> RunOutcome:
     paths = settings.paths.ensure()
+    wait_until_a_look_counts(settings)
     cycle = new_cycle_id()
     outcome = run_playbook(
         settings,

@@ -43,16 +43,24 @@ class Policy:
     flap_stop_pct: float = 25.0
     storm_max_actions: int = 10
     storm_host_fraction: float = 0.5
+    # actions written within this many seconds count together with the cycle's own: event-triggered
+    # runs plan one host at a time, and a fleet-wide outage must still trip the breaker
+    storm_window: int = 120
     backoff_base: int = 3
     backoff_cap_cycles: int = 27
     escalate_after: int = 3
     max_runs_per_hour: int = 30
-    # seconds between the looks an event-triggered observe takes to confirm a drift (observe.yml
-    # with steward_observe_plan): confirmation still needs separate observations, just sooner
-    confirm_interval: int = 1
+    # seconds between two observations that count separately (by observed_at), and the pause between
+    # the looks of an event-triggered observe (observe.yml with steward_observe_plan)
+    confirm_interval: int = 2
 
 
-DURATIONS = {"action_ttl", "stale_after", "confirm_interval"}
+DURATIONS = {"action_ttl", "stale_after", "confirm_interval", "storm_window"}
+# confirm_interval: observations closer than this (by observed_at, one-second resolution) count as
+# one, so two looks that confirm a drift are always more than confirm_interval - 1 s apart; at
+# least 2 s (then never the same second twice), at most a minute (an event-triggered run waits it
+# twice, holding up the rulebook's other actions)
+LIMITS = {"confirm_interval": (2, 60)}
 
 
 def parse_policy(value: Any) -> tuple[Policy, list[Problem]]:
@@ -71,6 +79,9 @@ def parse_policy(value: Any) -> tuple[Policy, list[Problem]]:
         try:
             if key in DURATIONS:
                 kwargs[key] = parse_duration(raw)
+                low, high = LIMITS.get(key, (1, None))
+                if not low <= kwargs[key] <= (high or kwargs[key]):
+                    raise ValueError(f"must be from {low} s to {high} s, got {raw!r}")
             elif known[key].type == "float":
                 if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
                     raise ValueError(f"must be a positive number, got {raw!r}")

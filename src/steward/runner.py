@@ -22,6 +22,9 @@ class RunOutcome:
     hosts: dict[str, dict[str, int]] = field(default_factory=dict)  # ok/changed/failures/unreachable per host
     tasks: list[dict[str, Any]] = field(default_factory=list)  # one per task result
     cycle: str | None = None  # observe runs: the cycle id every world file of this run carries
+    # observe runs: the world document node_observe returned per host (what this run saw, whatever
+    # another run wrote to world/<host>.json since)
+    worlds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -31,6 +34,7 @@ class RunOutcome:
         return self.__dict__.copy()
 
 
+NODE_OBSERVE = {"homelab.steward.node_observe", "node_observe"}
 RESULT_EVENTS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",
@@ -49,6 +53,7 @@ def run_playbook(
 ) -> RunOutcome:
     tasks: list[dict[str, Any]] = []
     stats: dict[str, dict[str, int]] = {}
+    worlds: dict[str, dict[str, Any]] = {}
 
     def on_event(event: dict[str, Any]) -> bool:
         kind = RESULT_EVENTS.get(event.get("event", ""))
@@ -64,6 +69,8 @@ def run_playbook(
                     "msg": res.get("msg"),
                 }
             )
+            if kind == "ok" and data.get("task_action") in NODE_OBSERVE and isinstance(res.get("world"), dict):
+                worlds[str(data.get("host"))] = res["world"]
         elif event.get("event") == "playbook_on_stats":
             for counter in ("ok", "changed", "failures", "unreachable", "skipped"):
                 for host, n in (data.get(counter) or {}).items():
@@ -84,5 +91,10 @@ def run_playbook(
         rotate_artifacts=rotate_artifacts,
     )
     return RunOutcome(
-        status=result.status, rc=result.rc, private_data_dir=str(private_data_dir), hosts=stats, tasks=tasks
+        status=result.status,
+        rc=result.rc,
+        private_data_dir=str(private_data_dir),
+        hosts=stats,
+        tasks=tasks,
+        worlds=worlds,
     )

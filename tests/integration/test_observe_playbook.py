@@ -497,7 +497,7 @@ def test_observe_with_plan_confirms_with_a_second_look_and_writes_one_action(tmp
     confirm_interval, plan again -> one pending action from two separate observations."""
     state = tmp_path / "state"
     hosts = {"node": local_host(f"unix://{tmp_path}/none.sock", steward_disk={"/": 1})}  # "/" is over 1 %
-    policy = {"steward_policy": {"confirm_interval": 1}}
+    policy = {"steward_policy": {"confirm_interval": 2}}
     runner = run_observe(
         tmp_path, hosts, state_dir=state, extravars={"steward_observe_plan": True}, inventory_vars=policy
     )
@@ -522,3 +522,19 @@ def test_observe_with_plan_stops_with_a_clear_error_on_a_malformed_desired_state
     out = stdout_of(runner)
     assert "node" in out and "steward_disk" in out, out[-3000:]
     assert not (state / "actions" / "pending").exists() or not any((state / "actions" / "pending").iterdir())
+
+
+def test_observe_with_plan_looks_again_only_at_the_host_whose_drift_waits(tmp_path: Path) -> None:
+    """Two hosts; only the second (not the one run_once picks) drifts: only it is looked at again."""
+    state = tmp_path / "state"
+    sock = f"unix://{tmp_path}/none.sock"
+    hosts = {"alpha": local_host(sock), "beta": local_host(sock, steward_disk={"/": 1})}
+    runner = run_observe(tmp_path, hosts, state_dir=state, extravars={"steward_observe_plan": True})
+    assert runner.status == "successful", stdout_of(runner)
+    again = "Look again at a host whose drift waits for confirmation (round 1)"
+    assert again not in tasks_run(runner, "alpha")
+    assert again in tasks_run(runner, "beta")
+    (action,) = (state / "actions" / "pending").glob("*.yml")
+    assert "-beta-" in action.name
+    assert not world(state, "alpha")["cycle"].endswith("-c1")  # looked at once
+    assert world(state, "beta")["cycle"].endswith("-c1")

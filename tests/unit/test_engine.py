@@ -270,9 +270,94 @@ def test_confirming_lists_drifts_one_more_look_could_turn_into_actions(lab) -> N
     observe(settings, clock, piha=("exited", "running"))
     first = engine.plan()
     assert first.confirming == ["piha/docker/mqtt/not_running"] and first.new_actions == []
-    assert (first.confirm_after, first.confirm_interval) == (2, 1)
+    assert (first.confirm_after, first.confirm_interval) == (2, 2)
     observe(settings, clock, piha=("exited", "running"))
     second = engine.plan()
     assert second.confirming == [] and len(second.new_actions) == 1  # confirmed: nothing left to look for
     observe(settings, clock, piha=("exited", "running"))
     assert engine.plan().confirming == []  # an open action is not "confirming"
+
+
+def _event_style(settings, engine, hosts, start, looks=2, gap=2):
+    """What observe.yml with steward_observe_plan does, host after host: look, plan, look, plan."""
+    from datetime import timedelta
+
+    written, storms, t = [], 0, start
+    for h in hosts:
+        for _ in range(looks):
+            t += timedelta(seconds=gap)
+            write_world(settings, h, [container("web", state="exited")], observed_at=t)
+            report = engine.plan()
+            written += report.new_actions
+            storms += report.storm
+    return written, storms
+
+
+def test_a_fleet_outage_confirmed_host_by_host_still_trips_the_storm_breaker(tmp_path) -> None:
+    from datetime import UTC, timedelta
+
+    hosts = {f"h{i:02d}": [service("web")] for i in range(15)}
+    settings = make_settings(tmp_path, hosts)
+    engine = Engine(settings)
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    for h in hosts:
+        write_world(settings, h, [container("web")], observed_at=start)
+    engine.plan()
+    written, storms = _event_style(settings, engine, sorted(hosts), start + timedelta(seconds=10))
+    assert len(written) == 10  # the limit; the 11th host trips the breaker (within storm_window)
+    assert storms > 0 and journal_types(settings).count("storm") == 1
+
+
+def test_looks_closer_than_confirm_interval_are_one_observation(lab) -> None:
+    from datetime import timedelta
+
+    settings, engine, clock = lab
+    t = clock.tick().replace(microsecond=900_000)
+    for offset in (0.0, 0.3):  # 0.3 s later, across a second boundary: observed_at 1 s apart
+        write_world(
+            settings,
+            "piha",
+            [container("mqtt", state="exited"), container("homeauto")],
+            observed_at=t + timedelta(seconds=offset),
+        )
+        write_world(settings, "saturn", [container("web"), container("worker")], observed_at=t)
+        report = engine.plan()
+    assert report.new_actions == [] and report.confirming == ["piha/docker/mqtt/not_running"]
+    # an older file written out of order is not an observation either
+    write_world(settings, "piha", [container("mqtt", state="exited"), container("homeauto")], observed_at=t)
+    assert engine.plan().new_actions == []
+    later = t + timedelta(seconds=2)  # confirm_interval (2 s) after the first: a second observation
+    write_world(settings, "piha", [container("mqtt", state="exited"), container("homeauto")], observed_at=later)
+    assert len(engine.plan().new_actions) == 1
+
+
+def _confirm_mqtt_down(settings, engine, clock) -> str:
+    for _ in range(2):
+        observe(settings, clock, piha=("exited", "running"))
+        report = engine.plan()
+    (action,) = report.new_actions
+    return action
+
+
+def test_no_second_action_for_a_target_that_has_an_open_one(lab) -> None:
+    settings, engine, clock = lab
+    first = _confirm_mqtt_down(settings, engine, clock)
+    for _ in range(2):  # mid-recreate the container is missing: another drift kind, same target
+        t = clock.tick()
+        write_world(settings, "piha", [container("homeauto")], observed_at=t)
+        write_world(settings, "saturn", [container("web"), container("worker")], observed_at=t)
+        report = engine.plan()
+    assert report.new_actions == []
+    assert report.held["piha/docker/mqtt/missing"].startswith("another action for piha/docker/mqtt is open")
+    assert report.expired == [first]  # not_running is gone: its plan expires, it is never run
+
+
+def test_nothing_new_is_written_for_a_host_while_a_remediation_runs_there(lab) -> None:
+    settings, engine, clock = lab
+    first = _confirm_mqtt_down(settings, engine, clock)
+    ActionQueue(settings.paths, Journal(settings.paths.journal)).move(first, "pending", "running", None)
+    for _ in range(2):
+        observe(settings, clock, piha=("exited", "exited"))
+        report = engine.plan()
+    assert report.new_actions == []
+    assert report.held["piha/docker/homeauto/not_running"].startswith("a remediation is running on piha")

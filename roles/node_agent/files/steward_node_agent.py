@@ -55,11 +55,13 @@ RETRYABLE_ERRORS = (
     "MASTERDOWN",
     "MISCONF",
     "READONLY",
+    "OOM",
     "NOAUTH",
     "WRONGPASS",
     "NOPERM",
     "DENIED",
     "ERR AUTH",
+    "ERR MAX NUMBER OF CLIENTS",
 )
 
 
@@ -285,9 +287,9 @@ class RedisPublisher:
             self.sock.sendall(encode_command(*auth))
             try:
                 read_reply(self.file)
-            except RespError:
+            except RespError as exc:  # a connection that cannot be used: retried, the event is kept
                 self.close()
-                raise
+                raise ConnectionError(f"AUTH refused: {exc}") from None
 
     def close(self) -> None:
         for c in (self.file, self.sock):

@@ -192,6 +192,8 @@ def test_with_requirepass_the_agent_authenticates_and_a_refusal_keeps_the_event(
         wrong.put(event)
         time.sleep(0.5)
         assert [e["id"] for e, _ in wrong.queue] == [event["id"]]  # refused, kept, retried
+        with pytest.raises(ConnectionError, match="AUTH refused"):  # a connection problem, not the event's
+            agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=1, password="guess").connect()
         right = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=10, password="s3cret")
         right.put(event)
         threading.Thread(target=right.run, daemon=True).start()
@@ -214,6 +216,8 @@ def test_with_requirepass_the_agent_authenticates_and_a_refusal_keeps_the_event(
         ("WRONGPASS invalid username-password pair", True),
         ("DENIED Redis is running in protected mode", True),
         ("READONLY You can't write against a read only replica.", True),
+        ("OOM command not allowed when used memory > 'maxmemory'.", True),
+        ("ERR max number of clients reached", True),
         ("WRONGTYPE Operation against a key holding the wrong kind of value", False),
         ("ERR unknown command", False),
     ],
