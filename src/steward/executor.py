@@ -34,7 +34,7 @@ from steward.paths import ENDED_FOLDERS
 from steward.queue import ActionQueue, BadActionId, QueueError, check_id
 from steward.runner import run_playbook
 from steward.store.atomic import atomic_write_bytes, atomic_write_json
-from steward.store.world import WorldFileError, WorldSnapshot, parse_time, validate_world
+from steward.store.world import WorldFileError, parse_time, validate_world
 
 
 @dataclass
@@ -180,15 +180,20 @@ class Executor:
             self._settle(action_id, "quarantine", "action_quarantined", "quarantined", refusal)
             report.quarantined.append(action_id)
             return
-        # judge on the newest evidence: an earlier run in this pass may have changed the host
         try:
             desired = load_desired_cached(self.settings.inventory)
         except DesiredStateError as exc:
             return self._release(action_id, f"inventory invalid: {exc}", report)
-        snapshot = self.engine.load_world()
-        if snapshot is None:
-            return self._release(action_id, "world state unusable", report)
-        stale = self._stale_reason(meta, desired, snapshot, utcnow())
+        stale: str | None
+        if meta["host"] not in desired.hosts:
+            stale = f"stale plan: {meta['host']} is no longer in the inventory"
+        else:
+            # judge on a look taken now, not on the last world file: the container may have
+            # recovered (restart policy, a human) since the plan was written or approved
+            world, why = self._look_now(meta["host"])
+            if world is None:
+                return self._release(action_id, why, report)
+            stale = self._stale_reason(meta, desired, world, utcnow())
         if stale:
             self._settle(action_id, "expired", "action_expired", "expired", stale)
             report.expired.append(action_id)
@@ -238,22 +243,29 @@ class Executor:
             return f"signed metadata names action {meta.get('id')!r}, not {action_id!r}", {}
         return None, meta
 
+    def _look_now(self, host: str) -> tuple[dict[str, Any] | None, str]:
+        """The host as a look right now sees it (node_observe's result), or None and why not."""
+        outcome = observe(self.settings, self.journal, limit=host, wait=False)
+        seen = outcome.worlds.get(host)
+        if seen is None:
+            return None, f"could not look at {host} before running (observe {outcome.status}, rc {outcome.rc})"
+        try:
+            return validate_world(seen, host), ""
+        except WorldFileError as exc:
+            return None, f"the look at {host} before running returned an unusable world ({exc})"
+
     def _stale_reason(
-        self, meta: dict[str, Any], desired: DesiredState, snapshot: WorldSnapshot, now: datetime
+        self, meta: dict[str, Any], desired: DesiredState, world: dict[str, Any], now: datetime
     ) -> str | None:
+        """Why the plan must not run on what `world` (a look taken just now) shows, or None."""
         if parse_time(meta["expires_at"]) <= now:
             return f"expired: TTL passed at {meta['expires_at']}"
         host = meta["host"]
-        if host not in desired.hosts:
-            return f"stale plan: {host} is no longer in the inventory"
-        world = snapshot.hosts.get(host)
-        if world is None:
-            return f"stale plan: no world state for {host}"
         if parse_time(world["observed_at"]) < parse_time(meta["evidence"]["observed_at"]):
-            return "stale plan: the world state is older than the plan's evidence"
+            return "stale plan: the look is older than the plan's evidence"
         blind = blind_spot(world, meta["key"].split("/")[1], now, desired.policy.stale_after)
         if blind:
-            return f"stale plan: cannot confirm the drift on the newest world state: {blind}"
+            return f"stale plan: cannot confirm the drift on a look taken now: {blind}"
         match = [
             d
             for d in compute_drift(desired.hosts[host], world, now, desired.policy.stale_after)
@@ -261,8 +273,7 @@ class Executor:
         ]
         if not match:
             return (
-                f"stale plan: drift {meta['key']} no longer holds on the newest world state "
-                f"(observed {world['observed_at']})"
+                f"stale plan: drift {meta['key']} no longer holds on a look taken now (observed {world['observed_at']})"
             )
         if match[0].fingerprint != meta["evidence"]["fingerprint"]:
             return f"stale plan: the evidence for {meta['key']} changed since the plan was written"

@@ -40,9 +40,11 @@ def wait_until_a_look_counts(settings: Settings) -> float:
     return 0.0
 
 
-def observe(settings: Settings, journal: Journal, limit: str | None = None) -> RunOutcome:
+def observe(settings: Settings, journal: Journal, limit: str | None = None, wait: bool = True) -> RunOutcome:
+    """One observe.yml run; `wait`: first let confirm_interval pass, so the look counts in the engine."""
     paths = settings.paths.ensure()
-    wait_until_a_look_counts(settings)
+    if wait:
+        wait_until_a_look_counts(settings)
     cycle = new_cycle_id()
     outcome = run_playbook(
         settings,

@@ -77,6 +77,7 @@ def fleet(tmp_path, monkeypatch):
             )
         return settings
 
+    make.engine = engine  # type: ignore[attr-defined]  # a test may change what the engine answers
     yield make, marker
     engine.close()
 
@@ -155,6 +156,26 @@ def test_rate_limit_defers_runs_beyond_the_hourly_budget(fleet, fault) -> None:
     approved = list((settings.paths.actions / "approved").glob("*.yml"))
     fault.check(len(approved) == 1, "the third waits in approved/")
     fault.check(journal_types(settings).count("action_deferred") == 1, "deferral journaled once")
+
+
+def test_a_container_that_recovered_after_approval_is_not_acted_on(fleet, fault) -> None:
+    make, marker = fleet
+    settings = make(1)
+    recovered = load_engine()
+    for entry in recovered["containers_json"]:
+        if entry["Names"] == ["/crashed"]:
+            entry["State"], entry["Status"] = "running", "Up 3 seconds"
+    for doc in recovered["inspect"].values():
+        if doc["Name"] == "/crashed":
+            doc["State"].update(Status="running", Running=True, ExitCode=0)
+    make.engine.serve_engine(recovered)
+    fault.inject("container `crashed` recovered after the plan was approved; the last world file still says exited")
+    out = executor(settings, "--once").communicate(timeout=300)[0]
+    fault.check(not marker.exists(), f"nothing ran: {out}")
+    expired = list((settings.paths.actions / "expired").glob("*.result.json"))
+    fault.check(len(expired) == 1, "the plan expired")
+    reason = json.loads(expired[0].read_text())["reason"] if expired else ""
+    fault.check("no longer holds on a look taken now" in reason, f"judged on a look taken now: {reason}")
 
 
 def test_symlinked_queue_folder_is_refused_and_nothing_outside_is_touched(fleet, fault, tmp_path) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+import yaml
 
 from helpers import Clock, container, journal_types, make_settings, service, write_world
 from steward.engine import Engine
@@ -119,14 +120,34 @@ def test_replayed_action_is_quarantined(planned) -> None:
     assert (settings.paths.actions / "rejected" / f"{action_id}.yml").exists()  # the original is untouched
 
 
-def test_stale_plan_is_expired_not_run(planned) -> None:
+def test_a_plan_the_look_before_running_cannot_confirm_is_expired_not_run(planned) -> None:
     settings, queue, action_id, clock = planned
     queue.approve(action_id)
-    write_world(settings, "piha", [container("mqtt"), container("homeauto")], observed_at=clock.tick())
+    # the executor looks at piha right before running; piha does not resolve here: unreachable
     report = _run(settings)
     assert report.expired == [action_id] and report.ran == []
     result = json.loads((settings.paths.actions / "expired" / f"{action_id}.result.json").read_text())
-    assert "no longer holds" in result["reason"]
+    assert "cannot confirm the drift on a look taken now" in result["reason"]
+
+
+def test_stale_reasons_on_the_look_taken_before_running(planned) -> None:
+    from helpers import world_doc
+    from steward.desired import load_desired_cached
+    from steward.journal import utcnow
+
+    settings, queue, action_id, clock = planned
+    playbook = (settings.paths.actions / "pending" / f"{action_id}.yml").read_text()
+    meta = yaml.safe_load(playbook)[0]["vars"]["steward_action"]
+    desired = load_desired_cached(settings.inventory)
+    executor = Executor(settings)
+    recovered = world_doc("piha", [container("mqtt"), container("homeauto")], observed_at=clock.tick())
+    assert "no longer holds" in executor._stale_reason(meta, desired, recovered, utcnow())
+    still = world_doc("piha", [container("mqtt", state="exited"), container("homeauto")], observed_at=clock.tick())
+    assert executor._stale_reason(meta, desired, still, utcnow()) is None
+    older = world_doc(
+        "piha", [container("mqtt", state="exited"), container("homeauto")], observed_at=clock.t.replace(year=2000)
+    )
+    assert "older than the plan's evidence" in executor._stale_reason(meta, desired, older, utcnow())
 
 
 def test_unusable_world_means_the_executor_runs_nothing(planned) -> None:
