@@ -313,6 +313,43 @@ def _rulebook_missing() -> str | None:
     return None
 
 
+class Rulebook:
+    """ansible-rulebook running rulebooks/steward.yml; on exit SIGINT, then SIGKILL after 15 s."""
+
+    def __init__(self, tmp_path: Path, inventory: Path, env: dict[str, str], *args: str) -> None:
+        self.log_path = tmp_path / "rulebook.log"
+        self.cmd = [str(BIN / "ansible-rulebook"), "--rulebook", str(ROOT / "rulebooks" / "steward.yml")]
+        self.cmd += ["-i", str(inventory), *args, "-E", "STEWARD_REDIS_URL"]
+        self.env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
+            **env,
+        }
+        self.cwd = tmp_path
+
+    def __enter__(self) -> Rulebook:
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_until(self, predicate: Any, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert self.proc.poll() is None, self.log_path.read_text()[-6000:]
+            assert time.monotonic() < deadline, self.log_path.read_text()[-6000:]
+            time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
 @pytest.mark.slow
 def test_rulebook_burst_is_throttled_per_host_and_pending_actions_notify(
     redis_server: RedisServer, tmp_path: Path
@@ -358,49 +395,13 @@ def test_rulebook_burst_is_throttled_per_host_and_pending_actions_notify(
     # last: with sequential actions, once this one is notified every earlier run has finished
     xadd(client, id="p2", type="action_pending", host="host3", action="a2", key="host3/disk/root/usage")
 
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "STEWARD_REDIS_URL": redis_server.url,
-        "STEWARD_STATE_DIR": str(state),
-    }
-    log = (tmp_path / "rulebook.log").open("w")
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [
-            str(BIN / "ansible-rulebook"),
-            "--rulebook",
-            str(ROOT / "rulebooks" / "steward.yml"),
-            "-i",
-            str(inventory),
-            "--vars",
-            str(tmp_path / "vars.yml"),
-            "-E",
-            "STEWARD_REDIS_URL",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "STEWARD_REDIS_URL": redis_server.url}
+    env["STEWARD_STATE_DIR"] = str(state)
     notify_log = state / "notify.log"
-    try:
-        deadline = time.monotonic() + 120
-        while not (notify_log.exists() and len(notify_log.read_text().splitlines()) >= 2):
-            assert proc.poll() is None, (tmp_path / "rulebook.log").read_text()[-6000:]
-            assert time.monotonic() < deadline, (tmp_path / "rulebook.log").read_text()[-6000:]
-            time.sleep(0.2)
+    started = time.monotonic()
+    with Rulebook(tmp_path, inventory, env, "--vars", str(tmp_path / "vars.yml")) as rulebook:
+        rulebook.wait_until(lambda: notify_log.exists() and len(notify_log.read_text().splitlines()) >= 2)
         elapsed = time.monotonic() - started
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
     # one line per host the stand-in played on: one run per host, each limited to the event's host
     runs = sorted(marker.read_text().splitlines()) if marker.exists() else []
@@ -435,52 +436,19 @@ def test_rulebook_defaults_run_the_real_observe_and_plan_for_that_host_only(
     xadd(client, id="x1", type="container_oom", host="host1", container="db")
 
     env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
         "ANSIBLE_CALLBACKS_ENABLED": "homelab.steward.events",
         "STEWARD_REDIS_URL": redis_server.url,
         "STEWARD_STATE_DIR": str(state),
+        "STEWARD_INVENTORY": str(inventory) if inventory_env else "",
     }
-    env.pop("STEWARD_INVENTORY", None)
-    if inventory_env:
-        env["STEWARD_INVENTORY"] = str(inventory)
-    log = (tmp_path / "rulebook.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "ansible-rulebook"),
-            "--rulebook",
-            str(ROOT / "rulebooks" / "steward.yml"),
-            "-i",
-            str(inventory),
-            "-E",
-            "STEWARD_REDIS_URL",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
     def finished() -> list[dict[str, Any]]:
         journal = state / "journal.jsonl"
         lines = journal.read_text().splitlines() if journal.exists() else []
         return [e for e in map(json.loads, lines) if e["type"] == "playbook_finished"]
 
-    try:
-        deadline = time.monotonic() + 120
-        while not finished():
-            assert proc.poll() is None, (tmp_path / "rulebook.log").read_text()[-6000:]
-            assert time.monotonic() < deadline, (tmp_path / "rulebook.log").read_text()[-6000:]
-            time.sleep(0.2)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+    with Rulebook(tmp_path, inventory, env) as rulebook:
+        rulebook.wait_until(finished)
     (recap,) = finished()
     worlds = sorted(p.name for p in (state / "world").glob("*.json")) if (state / "world").exists() else []
     if inventory_env:
@@ -513,29 +481,7 @@ def test_redis_killed_and_restarted_mid_run_loses_no_event_and_the_rulebook_gets
     inventory = tmp_path / "hosts.yml"
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory.write_text(json.dumps({"all": {"hosts": {"host1": local}}}))
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
-        "STEWARD_REDIS_URL": durable_redis.url,
-        "STEWARD_STATE_DIR": str(state),
-    }
-    log = (tmp_path / "rulebook.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "ansible-rulebook"),
-            "--rulebook",
-            str(ROOT / "rulebooks" / "steward.yml"),
-            "-i",
-            str(inventory),
-            "-E",
-            "STEWARD_REDIS_URL",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env = {"STEWARD_REDIS_URL": durable_redis.url, "STEWARD_STATE_DIR": str(state)}
     journal = Journal(state / "journal.jsonl", bus=EventBus(durable_redis.url, state / "engine" / "outbox.jsonl"))
     total = 12
     notify_log = state / "notify.log"
@@ -543,34 +489,19 @@ def test_redis_killed_and_restarted_mid_run_loses_no_event_and_the_rulebook_gets
     def notified() -> list[dict[str, Any]]:
         return [json.loads(x) for x in notify_log.read_text().splitlines()] if notify_log.exists() else []
 
-    def wait_until(predicate: Any, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert proc.poll() is None, (tmp_path / "rulebook.log").read_text()[-6000:]
-            assert time.monotonic() < deadline, (tmp_path / "rulebook.log").read_text()[-6000:]
-            time.sleep(0.1)
-
-    try:
+    with Rulebook(tmp_path, inventory, env) as rulebook:
         for i in range(total):
             if i == 4:
                 # the rulebook is busy with the first notifications: kill Redis under it
-                wait_until(lambda: len(notified()) >= 1, 120)
+                rulebook.wait_until(lambda: len(notified()) >= 1)
                 durable_redis.stop()
             if i == 8:
                 durable_redis.start()  # same port, same append-only file
                 time.sleep(1.1)  # the bus retries a lost Redis after 1 s
             journal.append("action_pending", action=f"a{i}", host="host1", key=f"host1/docker/s{i}/not_running")
             time.sleep(0.2)
-        wait_until(lambda: len(notified()) >= total, 180)
+        rulebook.wait_until(lambda: len(notified()) >= total, 180)
         time.sleep(2)  # anything delivered twice would show up now
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
     actions = [n["action"] for n in notified()]
     assert actions == [f"a{i}" for i in range(total)], actions  # none lost, none twice, in order
