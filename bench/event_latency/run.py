@@ -55,10 +55,6 @@ def close_ssh_masters(lab_dir: Path) -> None:
         )
 
 
-def iso_seconds(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
 def one_trial(lab: Any, work: Path, n: int, env: dict[str, str], warm: bool) -> dict[str, float]:
     from event_lab import LAB_DIR, event_time, journal_events, stream_time
 
@@ -89,7 +85,7 @@ def one_trial(lab: Any, work: Path, n: int, env: dict[str, str], warm: bool) -> 
     play = next(e for e in journal if e["type"] == "playbook_started" and e["play"].startswith("Observe"))
     detected = next(e for e in journal if e["type"] == "drift_detected" and e["key"] == "saturn/docker/web/not_running")
     assert [e["action"] for e in journal if e["type"] == "action_pending"] == [action.stem]
-    t0 = iso_seconds(die_event["at"])
+    t0 = die_event["time_nano"] / 1e9
     t1 = stream_time(die_id)
     t2, t3 = event_time(play), event_time(detected)
     return {

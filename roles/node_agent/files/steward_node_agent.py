@@ -133,7 +133,8 @@ def map_event(raw: dict, host: str) -> dict | None:
         return None
     nano = raw.get("timeNano")
     ts = nano / 1e9 if nano else float(raw.get("time") or time.time())
-    at = datetime.datetime.fromtimestamp(ts, UTC).isoformat()
+    # Steward's event schema: `at` in whole UTC seconds; Docker's own nanoseconds in time_nano
+    at = datetime.datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     name = attrs.get("name", "")
     exit_code = attrs.get("exitCode")
     event = {
@@ -141,7 +142,7 @@ def map_event(raw: dict, host: str) -> dict | None:
         "type": etype,
         "at": at,
         "host": host,
-        "key": f"docker:{name}",
+        "key": f"{host}/docker/{name}",  # host/area/target, the prefix of Steward's drift keys
         "action": action,
         "cycle": None,
         "source": "node_agent",
@@ -149,6 +150,7 @@ def map_event(raw: dict, host: str) -> dict | None:
         "container_id": (raw.get("Actor") or {}).get("ID") or raw.get("id", ""),
         "image": attrs.get("image", raw.get("from", "")),
         "exit_code": int(exit_code) if exit_code not in (None, "") else None,
+        "time_nano": int(nano) if nano else int(ts * 1e9),
     }
     return event
 

@@ -90,6 +90,6 @@ def _load(raw: bytes) -> dict[str, Any] | None:
 
 
 def describe(event: dict[str, Any]) -> str:
-    keys = ("host", "key", "action", "cycle", "reason", "via")
+    keys = ("host", "key", "action", "cycle", "play", "task", "reason", "via", "msg")
     rest = " ".join(f"{k}={event[k]}" for k in keys if event.get(k) is not None)
     return f"{event.get('at') or '-'} {event.get('type') or '-':<22} {rest}".rstrip()

@@ -62,8 +62,9 @@ def test_die_maps_to_container_die_with_exit_code() -> None:
     assert event["host"] == "saturn"
     assert event["container"] == "victim"
     assert event["exit_code"] == 137
-    assert event["key"] == "docker:victim"
-    assert event["at"].startswith("2025-11-27T")
+    assert event["key"] == "saturn/docker/victim"
+    assert event["at"].startswith("2025-11-27T") and event["at"].endswith("Z") and len(event["at"]) == 20
+    assert isinstance(event["time_nano"], int)
     assert len(event["id"]) == 29 and event["id"][16] == "-"
     int(event["id"][:16], 16), int(event["id"][17:], 16)
 
