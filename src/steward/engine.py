@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from steward.config import Settings
 from steward.desired import DesiredState, load_desired_cached
 from steward.drift import Drift, compute_drift, observed_areas
 from steward.journal import Journal, isotime, utcnow
-from steward.locks import exclusive
+from steward.locks import exclusive, try_exclusive
 from steward.outcomes import Outcomes
 from steward.planner import render_action
 from steward.policy import Policy, flap_percent
@@ -67,16 +68,20 @@ def _target(key: str) -> str:
     return key.rsplit("/", 1)[0]
 
 
-def _new_observation(observed_at: str, last_counted: str | None, spacing: int) -> bool:
+def _new_observation(observed_at: str, last_counted: str | None, spacing: int, now: datetime) -> bool:
     """Counts as a new observation: at least `spacing` seconds after the last one counted.
 
     Two looks closer than that (a cron observe right after an event-triggered one, the executor's
     check) are one observation, so they cannot confirm a drift together; an older file (written
-    out of order) is not new at all.
+    out of order) is not new at all - unless the last counted one lies in the future (the clock
+    was stepped back): then counting must not stop until the clock catches up.
     """
     if last_counted is None:
         return True
-    return (parse_time(observed_at) - parse_time(last_counted)).total_seconds() >= spacing
+    last = parse_time(last_counted)
+    if last > now + timedelta(seconds=60):
+        return observed_at != last_counted
+    return (parse_time(observed_at) - last).total_seconds() >= spacing
 
 
 class Memory:
@@ -114,7 +119,8 @@ class Engine:
         self.silences = Silences(settings.paths, self.journal)
         self.outcomes = Outcomes(settings.paths)
         self._open_targets: set[str] = set()  # host/area/target with an open action (this cycle)
-        self._running_hosts: set[str] = set()  # hosts with an action in running/ (this cycle)
+        self._busy_hosts: set[str] = set()  # hosts an executor holds (running or verifying an action)
+        self._acked = False  # this cycle used a storm acknowledgement
 
     @property
     def storm_ack_path(self):  # noqa: ANN201 - Path
@@ -151,7 +157,8 @@ class Engine:
             return report
         open_keys = self.queue.open_keys()
         self._open_targets = {_target(k) for k in open_keys}
-        self._running_hosts = {i.host for i in self.queue.list(("running",)) if i.host}
+        self._busy_hosts = self._hosts_being_remediated()
+        self._acked = False
         confirmed: list[tuple[Drift, dict[str, Any]]] = []
         for host in sorted(desired.hosts):
             world = snapshot.hosts.get(host)
@@ -159,7 +166,11 @@ class Engine:
                 continue
             mem = memory.host(host)
             drifts = compute_drift(desired.hosts[host], world, now, policy.stale_after)
-            if _new_observation(world["observed_at"], mem["observed_at"], policy.confirm_interval):
+            # while an executor runs or verifies an action on the host, its looks see the remediation
+            # half-done: they are not counted (no streak extended or resolved, no flap sample)
+            if host not in self._busy_hosts and _new_observation(
+                world["observed_at"], mem["observed_at"], policy.confirm_interval, now
+            ):
                 self._count(memory, mem, world, drifts, open_keys, report, policy)
             for d in drifts:
                 streak = mem["keys"].get(d.key, {})
@@ -175,7 +186,7 @@ class Engine:
                     continue
                 if streak.get("count", 0) >= policy.confirm_after:
                     confirmed.append((d, {**streak, "world": world}))
-                else:
+                elif host not in self._busy_hosts:  # another look now would not count
                     report.confirming.append(d.key)
         candidates = self._gate(confirmed, desired, memory, now, report)
         if self._storm(candidates, desired, memory, report, policy, now):
@@ -188,7 +199,8 @@ class Engine:
                 mem = memory.host(drift.host)
                 mem["keys"][drift.key]["count"] = 0
                 memory.doc["backoff"][drift.key] = {"observation": mem.get("observations", 0), "action": action_id}
-                memory.doc["written"].append({"at": isotime(now), "host": drift.host, "key": drift.key})
+                if not self._acked:
+                    memory.doc["written"].append({"at": isotime(now), "host": drift.host, "key": drift.key})
         memory.save()
         report.expired.extend(self._expire_by_ttl(now))
         return report
@@ -290,6 +302,16 @@ class Engine:
             if not entry["flapping"] and not any(entry["samples"]):
                 flap.pop(key)  # quiet for a whole window: forget it
 
+    def _hosts_being_remediated(self) -> set[str]:
+        """Hosts whose executor lock is held right now (an action being checked, run or verified)."""
+        busy = set()
+        for info in self.queue.list(("approved", "running")):
+            if info.host:
+                with try_exclusive(self.settings.paths.locks / f"host-{info.host}.lock") as free:
+                    if not free:
+                        busy.add(info.host)
+        return busy
+
     # -- gates between a confirmed drift and an action ---------------------------------------
     def _gate(
         self,
@@ -327,8 +349,8 @@ class Engine:
         now: datetime,
         policy: Policy,
     ) -> str | None:
-        if drift.host in self._running_hosts:
-            return f"a remediation is running on {drift.host}: its verification speaks first"
+        if drift.host in self._busy_hosts:
+            return f"a remediation is in progress on {drift.host} (run or verification): it speaks first"
         if _target(drift.key) in self._open_targets:
             return f"another action for {_target(drift.key)} is open: one at a time per target"
         if memory.doc["flap"].get(drift.key, {}).get("flapping"):
@@ -390,14 +412,17 @@ class Engine:
         if memory.doc["storm"] and not stormy and not candidates:
             self.journal.append("storm_over", reason="the cycle is calm again")
             memory.doc["storm"] = None
+            self._retire_ack("unused")  # an acknowledgement is for one storm, never the next
         if not memory.doc["storm"] and not stormy:
             return False
-        if self.storm_ack_path.exists():
+        if self._ack_matches(memory.doc["storm"]):
             self.storm_ack_path.rename(self.storm_ack_path.with_suffix(f".used-{memory.doc['cycle']}"))
             self.journal.append("storm_acknowledged", actions=len(candidates))
             memory.doc["storm"] = None
             memory.doc["written"] = []  # acknowledged: what was written so far no longer counts
+            self._acked = True  # ... nor what this cycle writes on the strength of the ack
             return False
+        self._retire_ack("stale")
         if not memory.doc["storm"]:
             why = (
                 f"{total} new actions within {policy.storm_window} s (limit {policy.storm_max_actions})"
@@ -491,8 +516,25 @@ class Engine:
 
     def ack_storm(self) -> bool:
         """Let the next cycle write what the storm breaker holds; False when there is no storm."""
-        if not Memory(self.settings).doc["storm"]:
-            return False
-        atomic_write_json(self.storm_ack_path, {"at": isotime()})
+        with exclusive(self.settings.paths.locks / "engine.lock"):
+            storm = Memory(self.settings).doc["storm"]
+            if not storm:
+                return False
+            # for this storm only: an ack left over when it ends must not wave the next one through
+            atomic_write_json(self.storm_ack_path, {"at": isotime(), "storm_since_cycle": storm["since_cycle"]})
         self.journal.append("storm_ack_requested", via="cli")
         return True
+
+    def _ack_matches(self, storm: dict[str, Any] | None) -> bool:
+        if storm is None or not self.storm_ack_path.exists():
+            return False
+        try:
+            ack = json.loads(self.storm_ack_path.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(ack, dict) and ack.get("storm_since_cycle") == storm.get("since_cycle")
+
+    def _retire_ack(self, why: str) -> None:
+        """Move an acknowledgement that does not belong to the current storm out of the way (kept)."""
+        if self.storm_ack_path.exists():
+            self.storm_ack_path.rename(self.storm_ack_path.with_suffix(f".{why}-{time.time_ns()}"))

@@ -61,6 +61,8 @@ class Executor:
         self.queue = ActionQueue(self.paths, self.journal)
         self.engine = Engine(settings, self.journal)
         self.outcomes = Outcomes(self.paths)
+        # action id -> (failed looks in a row, monotonic time before which it is not tried again)
+        self._look_backoff: dict[str, tuple[int, float]] = {}
 
     def _lock(self, name: str) -> Any:
         return try_exclusive(self.paths.locks / f"{name}.lock")
@@ -151,6 +153,9 @@ class Executor:
             if not host_free:  # one run at a time per host; it stays in approved/ for the next pass
                 report.deferred.append(action_id)
                 return
+            if self._look_backoff.get(action_id, (0, 0.0))[1] > time.monotonic():
+                report.deferred.append(action_id)  # its host could not be looked at: later
+                return
             try:
                 self.queue.move(action_id, "approved", "running", None)
             except QueueError:
@@ -184,15 +189,24 @@ class Executor:
             desired = load_desired_cached(self.settings.inventory)
         except DesiredStateError as exc:
             return self._release(action_id, f"inventory invalid: {exc}", report)
-        stale: str | None
-        if meta["host"] not in desired.hosts:
+        # checks that need no look first: an expired plan never costs a look, nor does a full budget
+        stale: str | None = None
+        if parse_time(meta["expires_at"]) <= utcnow():
+            stale = f"expired: TTL passed at {meta['expires_at']}"
+        elif meta["host"] not in desired.hosts:
             stale = f"stale plan: {meta['host']} is no longer in the inventory"
+        elif not self._run_slot_free(desired.policy.max_runs_per_hour):
+            return self._release(
+                action_id, f"rate limit: {desired.policy.max_runs_per_hour} runs in the last hour", report
+            )
         else:
             # judge on a look taken now, not on the last world file: the container may have
             # recovered (restart policy, a human) since the plan was written or approved
             world, why = self._look_now(meta["host"])
             if world is None:
+                self._back_off_looking(action_id)
                 return self._release(action_id, why, report)
+            self._look_backoff.pop(action_id, None)
             stale = self._stale_reason(meta, desired, world, utcnow())
         if stale:
             self._settle(action_id, "expired", "action_expired", "expired", stale)
@@ -211,6 +225,20 @@ class Executor:
         if not self.journal.has("action_deferred", action_id):
             self.journal.append("action_deferred", action=action_id, reason=reason)
         report.deferred.append(action_id)
+
+    def _back_off_looking(self, action_id: str) -> None:
+        """Failed looks at an action's host: retry after 30 s, 60 s, ... at most 15 min (this process)."""
+        failures = self._look_backoff.get(action_id, (0, 0.0))[0] + 1
+        self._look_backoff[action_id] = (failures, time.monotonic() + min(30 * 2 ** (failures - 1), 900))
+
+    def _run_slot_free(self, per_hour: int) -> bool:
+        """Whether a run could start now (read only; _reserve_run_slot takes the slot)."""
+        try:
+            stamps = [str(t) for t in yaml.safe_load((self.paths.engine / "runs_last_hour.json").read_text()) or []]
+        except (OSError, yaml.YAMLError):
+            return True
+        now = utcnow()
+        return sum(1 for t in stamps if (now - parse_time(t)).total_seconds() < 3600) < per_hour
 
     def _reserve_run_slot(self, per_hour: int) -> bool:
         """Rate limit: at most `per_hour` runs started in any hour, across executors."""
@@ -245,7 +273,10 @@ class Executor:
 
     def _look_now(self, host: str) -> tuple[dict[str, Any] | None, str]:
         """The host as a look right now sees it (node_observe's result), or None and why not."""
-        outcome = observe(self.settings, self.journal, limit=host, wait=False)
+        try:
+            outcome = observe(self.settings, self.journal, limit=host, wait=False)
+        except Exception as exc:  # noqa: BLE001 - no look means no run, never a crashed executor
+            return None, f"could not look at {host} before running: {exc!r}"
         seen = outcome.worlds.get(host)
         if seen is None:
             return None, f"could not look at {host} before running (observe {outcome.status}, rc {outcome.rc})"
@@ -306,7 +337,12 @@ class Executor:
     def _verify(self, action_id: str, meta: dict[str, Any]) -> dict[str, Any]:
         """Re-observe the host; judge the drift key on that observation only."""
         host = meta["host"]
-        outcome = observe(self.settings, self.journal, limit=host)
+        try:
+            outcome = observe(self.settings, self.journal, limit=host)
+        except Exception as exc:  # noqa: BLE001 - the run happened; only its verdict is unknown
+            reason = f"could not verify: the re-observation failed ({exc!r})"
+            self.journal.append("action_unverified", action=action_id, key=meta["key"], host=host, reason=reason)
+            return {"verified": None, "reason": reason}
         verdict: dict[str, Any] = {"verified": None, "observe_rc": outcome.rc}
         try:
             desired = load_desired_cached(self.settings.inventory)
@@ -362,6 +398,9 @@ class Executor:
     def watch(self, interval: float = 5.0, max_passes: int | None = None) -> None:
         passes = 0
         while max_passes is None or passes < max_passes:
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception as exc:  # noqa: BLE001 - a service keeps going; what it held is recovered
+                self.journal.append("executor_error", reason=f"pass failed: {exc!r}")
             passes += 1
             time.sleep(interval)

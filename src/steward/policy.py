@@ -59,7 +59,7 @@ DURATIONS = {"action_ttl", "stale_after", "confirm_interval", "storm_window"}
 # confirm_interval: observations closer than this (by observed_at, one-second resolution) count as
 # one, so two looks that confirm a drift are always more than confirm_interval - 1 s apart; at
 # least 2 s (then never the same second twice), at most a minute (an event-triggered run waits it
-# twice, holding up the rulebook's other actions)
+# twice per run)
 LIMITS = {"confirm_interval": (2, 60)}
 
 

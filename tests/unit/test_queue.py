@@ -194,3 +194,76 @@ def test_a_second_replay_is_quarantined_too_and_the_executor_carries_on(planned)
         assert report.quarantined == [action_id] and report.errors == []
     assert len(list((settings.paths.actions / "quarantine").glob(f"{action_id}*.yml"))) == 2
     assert _run(settings).interrupted == []  # nothing stuck in running/
+
+
+def test_a_plan_past_its_ttl_expires_without_a_look(tmp_path) -> None:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "vars": {"steward_policy": {"action_ttl": 1}},
+                    "hosts": {"piha": {"steward_services": [service("mqtt")]}},
+                }
+            }
+        )
+    )
+    from helpers import REPO
+    from steward.config import Settings
+
+    settings = Settings(project_dir=REPO, inventory=inv, state_dir=tmp_path / "state")
+    settings.paths.ensure()
+    clock = Clock()
+    for _ in range(2):
+        write_world(settings, "piha", [container("mqtt", state="exited")], observed_at=clock.tick())
+        report = Engine(settings).plan()
+    (action_id,) = report.new_actions
+    ActionQueue(settings.paths, Journal(settings.paths.journal)).approve(action_id)
+    import time
+
+    time.sleep(1.2)
+    report = _run(settings)
+    assert report.expired == [action_id] and report.ran == []
+    assert (
+        "TTL passed"
+        in json.loads((settings.paths.actions / "expired" / f"{action_id}.result.json").read_text())["reason"]
+    )
+    assert "observe_completed" not in journal_types(settings)  # no look spent on it
+
+
+def test_with_the_hourly_budget_used_up_no_look_is_spent(planned) -> None:
+    from datetime import UTC, datetime
+
+    settings, queue, action_id, _ = planned
+    queue.approve(action_id)
+    stamps = [datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")] * 30
+    (settings.paths.engine / "runs_last_hour.json").write_text(json.dumps(stamps))
+    for _ in range(3):
+        report = _run(settings)
+        assert report.deferred == [action_id]
+    assert folder_of(settings, action_id) == ["approved"]
+    assert "observe_completed" not in journal_types(settings)
+
+
+def test_a_look_that_crashes_defers_the_action_and_backs_off(planned, monkeypatch) -> None:
+    import steward.executor as executor_module
+
+    settings, queue, action_id, _ = planned
+    queue.approve(action_id)
+    attempts = []
+
+    def broken_look(*args, **kwargs):  # the fault: the observe run itself cannot start
+        attempts.append(1)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(executor_module, "observe", broken_look)
+    executor = Executor(settings)
+    for _ in range(3):
+        report = executor.run_once()
+        assert report.deferred == [action_id] and report.ran == []
+    assert len(attempts) == 1  # then it backs off instead of looking on every pass
+    assert folder_of(settings, action_id) == ["approved"]
+    deferred = [
+        e for e in map(json.loads, settings.paths.journal.read_text().splitlines()) if e["type"] == "action_deferred"
+    ]
+    assert "No space left on device" in deferred[0]["reason"]
