@@ -13,12 +13,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from redis_server import RedisServer, free_port
+from redis_server import missing as redis_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -31,8 +33,8 @@ GROUP = "steward-eda"
 
 def missing() -> str | None:
     """Why the event lab cannot run here (None when it can); the lab itself is checked by its fixture."""
-    if shutil.which("redis-server") is None:
-        return "redis-server is not installed (apt-get install redis-server)"
+    if redis_missing():
+        return redis_missing()
     if not (BIN / "ansible-rulebook").exists():
         return "ansible-rulebook is not installed (pip install ansible-rulebook)"
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -40,18 +42,12 @@ def missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class EventLab:
     def __init__(self, workdir: Path, inventory: Path = LAB_INVENTORY) -> None:
         self.workdir = workdir
         self.inventory = inventory
         self.port = free_port()
-        self.redis: subprocess.Popen[bytes] | None = None
+        self.redis: RedisServer | None = None
         self.rulebook: subprocess.Popen[bytes] | None = None
         self.rulebook_log: Path | None = None
         self.agent_hosts: list[str] = []
@@ -82,39 +78,8 @@ class EventLab:
 
     # -- redis ------------------------------------------------------------------------------------
     def start_redis(self) -> None:
-        data = self.workdir / "redis"
-        data.mkdir(exist_ok=True)
-        self.redis = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                f"127.0.0.1 {BRIDGE_IP}",
-                "--port",
-                str(self.port),
-                # the lab hosts connect from the bridge; it and loopback are all Redis listens on
-                "--protected-mode",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(data),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client().ping()
-                return
-            except Exception:
-                if time.monotonic() > deadline or self.redis.poll() is not None:
-                    raise
-                time.sleep(0.05)
+        self.redis = RedisServer(self.workdir / "redis", port=self.port, persistent=True, bind=("127.0.0.1", BRIDGE_IP))
+        self.redis.start()
 
     # -- node agents --------------------------------------------------------------------------------
     def deploy_agents(self, limit: str | None = None) -> None:
@@ -199,9 +164,8 @@ class EventLab:
     def close(self) -> None:
         self.stop_rulebook()
         self.stop_agents()
-        if self.redis is not None and self.redis.poll() is None:
-            self.redis.kill()
-            self.redis.wait(timeout=10)
+        if self.redis is not None:
+            self.redis.stop()
 
 
 def _alive(pid: int) -> bool:

@@ -7,13 +7,9 @@ outbox is delivered first and in order, no event is lost, duplicates stay bounde
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,70 +23,18 @@ from steward.cli import main
 from steward.journal import Journal
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed")
+from redis_server import RedisServer, missing  # noqa: E402
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(REDIS_SERVER), reason="redis-server is not installed (apt-get install redis-server)"
-)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port = port
-        self.folder = folder
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        log = (self.folder / "redis.log").open("ab")
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", str(self.folder)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError as exc:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    log_text = (self.folder / "redis.log").read_text()
-                    raise RuntimeError(f"redis-server did not start: {log_text}") from exc
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, decode_responses=True)
+pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 
 
 @pytest.fixture
 def server(tmp_path) -> Iterator[RedisServer]:
-    srv = RedisServer(free_port(), tmp_path / "redis")
-    srv.start()
+    srv = RedisServer(tmp_path / "redis").start()
     try:
         yield srv
     finally:
-        if srv.proc is not None and srv.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(srv.proc.pid, signal.SIGCONT)
-            srv.kill()
+        srv.stop()
 
 
 @pytest.fixture
@@ -139,7 +83,7 @@ def test_redis_killed_mid_run_then_restarted_loses_nothing(server, state, capsys
     for i in range(200):
         if i == 50:
             before_kill = stream_ids(server)  # what Redis acknowledged; it has no persistence
-            server.kill()
+            server.stop()
         started = time.monotonic()
         appended.append(journal.append("test", host="piha", n=i)["id"])
         durations.append(time.monotonic() - started)

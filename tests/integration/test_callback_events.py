@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from redis_server import RedisServer, free_port, missing
 
 redis = pytest.importorskip("redis")
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytestmark = pytest.mark.skipif(not os.path.exists(REDIS_SERVER), reason="redis-server is not installed")
+pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 ROOT = Path(__file__).resolve().parents[2]
 # execution order: the unreachable host drops out on the first task
 EXPECTED = ["playbook_started", "host_unreachable", "host_changed", "host_failed", "playbook_finished"]
@@ -46,12 +44,6 @@ all:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run(tmp: Path, port: int) -> tuple[subprocess.CompletedProcess[str], float]:
     (tmp / "play.yml").write_text(PLAYBOOK)
     (tmp / "hosts.yml").write_text(INVENTORY)
@@ -76,18 +68,10 @@ def run(tmp: Path, port: int) -> tuple[subprocess.CompletedProcess[str], float]:
 
 
 def test_events_reach_stream(tmp_path: Path) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL
-    )
+    server = RedisServer(tmp_path / "redis").start()
+    client = server.client(decode_responses=False)
+    port = server.port
     try:
-        client = redis.Redis(port=port)
-        for _ in range(50):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
         proc, _ = run(tmp_path, port)
         assert "PLAY RECAP" in proc.stdout, proc.stdout + proc.stderr
         entries = client.xrange("steward:events")
@@ -98,8 +82,7 @@ def test_events_reach_stream(tmp_path: Path) -> None:
         assert last["recap"]["local"]["changed"] == 2
         assert last["recap"]["gone"]["unreachable"] == 1
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
 
 def test_redis_down(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from ansible_collections.homelab.steward.extensions.eda.plugins.event_source import redis_events
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed (pip install redis)")
+from redis_server import RedisServer, missing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -30,82 +30,22 @@ STREAM = "steward:events"
 GROUP = "steward-eda"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A real redis-server on a free port. persistent: append-only file, fsync on every write
-    (what Steward's operations guide asks for), so a killed and restarted server keeps its data."""
-
-    def __init__(self, tmp: Path, persistent: bool = False) -> None:
-        self.tmp = tmp
-        self.persistent = persistent
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        assert exe
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "yes" if self.persistent else "no",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.tmp),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path)
-    server.start()
+    if missing():
+        pytest.skip(str(missing()))
+    server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
 
 
 @pytest.fixture
 def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis", persistent=True)
-    server.start()
+    """Append-only file with fsync on every write (what operations.md asks for): a killed and
+    restarted server keeps its data."""
+    if missing():
+        pytest.skip(str(missing()))
+    server = RedisServer(tmp_path / "redis", persistent=True).start()
     yield server
     server.stop()
 
@@ -282,11 +222,7 @@ def test_an_entry_whose_ack_was_cut_off_is_acknowledged_after_the_reconnect_not_
 
     got = asyncio.run(run())
     assert [e["meta"]["redis_id"] for e in got] == ids  # k0 once, although it was pending again
-    assert pending(client_for(durable_redis)) == 0
-
-
-def client_for(server: RedisServer) -> Any:
-    return redis.Redis.from_url(server.url, decode_responses=True)
+    assert pending(durable_redis.client()) == 0
 
 
 # --- the rulebook, under a real ansible-rulebook -------------------------------------------------
@@ -304,8 +240,8 @@ MARKER_PLAYBOOK = """\
 
 
 def _rulebook_missing() -> str | None:
-    if shutil.which("redis-server") is None:
-        return "redis-server is not installed (apt-get install redis-server)"
+    if missing():
+        return missing()
     if not (BIN / "ansible-rulebook").exists() and shutil.which("ansible-rulebook") is None:
         return "ansible-rulebook is not installed (pip install ansible-rulebook)"
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -514,7 +450,7 @@ def test_redis_killed_and_restarted_mid_run_loses_no_event_and_the_rulebook_gets
     by_stream_id = [n["action"] for n in sorted(notified(), key=lambda n: tuple(map(int, n["redis_id"].split("-"))))]
     assert by_stream_id == [f"a{i}" for i in range(total)], by_stream_id
     assert len({n["redis_id"] for n in notified()}) == total
-    client = client_for(durable_redis)
+    client = durable_redis.client()
     assert client.xlen(STREAM) == total
     group = client.xinfo_groups(STREAM)[0]
     assert (group["pending"], group["lag"]) == (0, 0)

@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from redis_server import RedisServer, free_port, missing
 
 AGENT = Path(__file__).resolve().parents[3] / "roles" / "node_agent" / "files" / "steward_node_agent.py"
 spec = importlib.util.spec_from_file_location("steward_node_agent", AGENT)
@@ -94,36 +94,13 @@ def test_resp_encoding_is_byte_exact() -> None:
     assert agent.encode_command("SET", "k", "vé") == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\xc3\xa9\r\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def redis_port(tmp_path: Path):
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server not installed")
-    port = _free_port()
-    proc = _start_redis(port, tmp_path)
-    yield port
-    proc.terminate()
-    proc.wait(10)
-
-
-def _start_redis(port: int, folder: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
+    if missing():
+        pytest.skip(str(missing()))
+    server = RedisServer(tmp_path / "redis").start()
+    yield server.port
+    server.stop()
 
 
 def test_xadd_against_real_redis_uses_the_bus_stream_format(redis_port: int) -> None:
@@ -146,9 +123,10 @@ def test_xadd_against_real_redis_uses_the_bus_stream_format(redis_port: int) -> 
 
 
 def test_events_wait_in_a_bounded_queue_while_redis_is_down(tmp_path: Path) -> None:
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server not installed")
-    port = _free_port()
+    if missing():
+        pytest.skip(str(missing()))
+    server = RedisServer(tmp_path / "redis")
+    port = server.port
     pub = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=2)
     threading.Thread(target=pub.run, daemon=True).start()
     events = [agent.map_event(_event("die", exitCode=str(n)), "saturn") for n in range(3)]
@@ -156,7 +134,7 @@ def test_events_wait_in_a_bounded_queue_while_redis_is_down(tmp_path: Path) -> N
         pub.put(event)
     time.sleep(0.3)  # redis is down: nothing delivered, the oldest event dropped
     assert [e["id"] for e, _ in pub.queue] == [events[1]["id"], events[2]["id"]]
-    proc = _start_redis(port, tmp_path)
+    server.start()
     try:
         check = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=1)
         deadline = time.monotonic() + 10
@@ -166,27 +144,16 @@ def test_events_wait_in_a_bounded_queue_while_redis_is_down(tmp_path: Path) -> N
         assert [dict(zip(f[::2], f[1::2], strict=True))["id"] for _, f in entries] == [events[1]["id"], events[2]["id"]]
         check.close()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def test_with_requirepass_the_agent_authenticates_and_a_refusal_keeps_the_event(tmp_path: Path) -> None:
     """NOAUTH/WRONGPASS mean "not you (yet)": the event stays queued, nothing is dropped."""
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(tmp_path)]
-        + ["--requirepass", "s3cret"],
-        stdout=subprocess.DEVNULL,
-    )
+    if missing():
+        pytest.skip(str(missing()))
+    server = RedisServer(tmp_path / "redis", extra=("--requirepass", "s3cret")).start()
+    port = server.port
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         wrong = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=10, password="guess")
         threading.Thread(target=wrong.run, daemon=True).start()
         event = agent.map_event(DIE, "saturn")
@@ -205,8 +172,7 @@ def test_with_requirepass_the_agent_authenticates_and_a_refusal_keeps_the_event(
         assert right.command("XLEN", "steward:events") == 1
         right.close()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 @pytest.mark.parametrize(
@@ -476,7 +442,7 @@ def test_supervisor_keeps_trying_when_the_worker_cannot_even_start(supervised) -
 def test_the_worker_exits_when_its_supervisor_is_killed(tmp_path: Path) -> None:
     """kill -9 of the supervisor cannot stop the worker; the worker notices and goes."""
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"docker_socket": f"unix://{tmp_path}/none.sock", "redis_port": _free_port()}))
+    config.write_text(json.dumps({"docker_socket": f"unix://{tmp_path}/none.sock", "redis_port": free_port()}))
     log = tmp_path / "agent.log"
     with log.open("wb") as fh:
         sup = subprocess.Popen([sys.executable, str(AGENT), "--supervise", str(config)], stderr=fh)

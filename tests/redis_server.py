@@ -1,0 +1,96 @@
+"""A real Debian redis-server for the tests: free port, its own folder, stopped by its PID.
+
+    server = RedisServer(tmp_path / "redis")              # no persistence, loopback only
+    server = RedisServer(folder, persistent=True)         # append-only file, fsync on every write
+    server = RedisServer(folder, bind=("127.0.0.1", "198.18.0.1"))   # reachable from the lab bridge
+
+`start()` returns once the server answers PING (again on the same port and folder after
+`stop()`, so a persistent server comes back with its data). `missing()` says why no test can
+start one here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def missing() -> str | None:
+    if not os.path.exists(REDIS_SERVER):
+        return "redis-server is not installed (apt-get install redis-server)"
+    return None
+
+
+def free_port() -> int:
+    """A port the OS just handed out on loopback (a small window remains before a server binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        port: int | None = None,
+        persistent: bool = False,
+        bind: Sequence[str] = ("127.0.0.1",),
+        extra: Sequence[str] = (),
+    ) -> None:
+        self.folder = folder
+        self.port = port or free_port()
+        self.persistent = persistent
+        self.bind = tuple(bind)
+        self.extra = tuple(extra)  # more redis-server options, e.g. ("--requirepass", "s3cret")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10) -> RedisServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", " ".join(self.bind), "--save", ""]
+        cmd += ["--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always"]
+        cmd += ["--dir", str(self.folder), "--daemonize", "no"]
+        if self.bind != ("127.0.0.1",):
+            cmd += ["--protected-mode", "no"]  # other clients than loopback, on addresses we chose
+        cmd += self.extra
+        with (self.folder / "redis.log").open("ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64)[:1] in (b"+", b"-"):  # PONG, or NOAUTH when it wants a password
+                        return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start: {(self.folder / 'redis.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """kill -9, as a crash would (a persistent server keeps what it had fsynced)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGCONT)  # a test may have paused it
+                self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def client(self, **kw: Any) -> Any:
+        import redis
+
+        return redis.Redis.from_url(self.url, **{"decode_responses": True, "socket_timeout": 5, **kw})
