@@ -24,9 +24,10 @@ from steward.drift import Drift, compute_drift, observed_areas
 from steward.journal import Journal, isotime, utcnow
 from steward.locks import exclusive, try_exclusive
 from steward.outcomes import Outcomes
+from steward.paths import OPEN_FOLDERS
 from steward.planner import render_action
 from steward.policy import Policy, flap_percent
-from steward.queue import ActionQueue
+from steward.queue import ActionInfo, ActionQueue
 from steward.silences import Silences, matches, target_names
 from steward.store.atomic import atomic_write_json
 from steward.store.world import LastKnownGood, WorldSnapshot, load_world, parse_time
@@ -155,9 +156,10 @@ class Engine:
         report.confirm_after, report.confirm_interval = policy.confirm_after, policy.confirm_interval
         if snapshot is None:
             return report
-        open_keys = self.queue.open_keys()
+        open_actions = self.queue.list(OPEN_FOLDERS)  # read once per cycle
+        open_keys = {i.key for i in open_actions if i.key}
         self._open_targets = {_target(k) for k in open_keys}
-        self._busy_hosts = self._hosts_being_remediated()
+        self._busy_hosts = self._hosts_being_remediated(open_actions)
         self._acked = False
         confirmed: list[tuple[Drift, dict[str, Any]]] = []
         for host in sorted(desired.hosts):
@@ -302,11 +304,11 @@ class Engine:
             if not entry["flapping"] and not any(entry["samples"]):
                 flap.pop(key)  # quiet for a whole window: forget it
 
-    def _hosts_being_remediated(self) -> set[str]:
+    def _hosts_being_remediated(self, open_actions: list[ActionInfo]) -> set[str]:
         """Hosts whose executor lock is held right now (an action being checked, run or verified)."""
         busy = set()
-        for info in self.queue.list(("approved", "running")):
-            if info.host:
+        for info in open_actions:
+            if info.folder != "pending" and info.host and info.host not in busy:
                 with try_exclusive(self.settings.paths.locks / f"host-{info.host}.lock") as free:
                     if not free:
                         busy.add(info.host)

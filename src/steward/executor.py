@@ -231,28 +231,26 @@ class Executor:
         failures = self._look_backoff.get(action_id, (0, 0.0))[0] + 1
         self._look_backoff[action_id] = (failures, time.monotonic() + min(30 * 2 ** (failures - 1), 900))
 
-    def _run_slot_free(self, per_hour: int) -> bool:
-        """Whether a run could start now (read only; _reserve_run_slot takes the slot)."""
+    def _runs_last_hour(self) -> list[str]:
+        """Start times of the runs of the last hour (engine/runs_last_hour.json, older ones dropped)."""
         try:
             stamps = [str(t) for t in yaml.safe_load((self.paths.engine / "runs_last_hour.json").read_text()) or []]
         except (OSError, yaml.YAMLError):
-            return True
+            return []
         now = utcnow()
-        return sum(1 for t in stamps if (now - parse_time(t)).total_seconds() < 3600) < per_hour
+        return [t for t in stamps if (now - parse_time(t)).total_seconds() < 3600]
+
+    def _run_slot_free(self, per_hour: int) -> bool:
+        """Whether a run could start now (read only; _reserve_run_slot takes the slot)."""
+        return len(self._runs_last_hour()) < per_hour
 
     def _reserve_run_slot(self, per_hour: int) -> bool:
         """Rate limit: at most `per_hour` runs started in any hour, across executors."""
-        path = self.paths.engine / "runs_last_hour.json"
         with exclusive(self.paths.locks / "rate.lock"):
-            try:
-                stamps = [str(t) for t in yaml.safe_load(path.read_text()) or []]
-            except (OSError, yaml.YAMLError):
-                stamps = []
-            now = utcnow()
-            stamps = [t for t in stamps if (now - parse_time(t)).total_seconds() < 3600]
+            stamps = self._runs_last_hour()
             if len(stamps) >= per_hour:
                 return False
-            atomic_write_json(path, [*stamps, isotime(now)])
+            atomic_write_json(self.paths.engine / "runs_last_hour.json", [*stamps, isotime()])
             return True
 
     def _refusal(self, action_id: str, content: bytes) -> tuple[str | None, dict[str, Any]]:
@@ -288,9 +286,10 @@ class Executor:
     def _stale_reason(
         self, meta: dict[str, Any], desired: DesiredState, world: dict[str, Any], now: datetime
     ) -> str | None:
-        """Why the plan must not run on what `world` (a look taken just now) shows, or None."""
-        if parse_time(meta["expires_at"]) <= now:
-            return f"expired: TTL passed at {meta['expires_at']}"
+        """Why the plan must not run on what `world` (a look taken just now) shows, or None.
+
+        The TTL and the host's place in the inventory are checked before the look (_run_claimed).
+        """
         host = meta["host"]
         if parse_time(world["observed_at"]) < parse_time(meta["evidence"]["observed_at"]):
             return "stale plan: the look is older than the plan's evidence"

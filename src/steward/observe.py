@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import timedelta
 
 from steward.config import Settings
 from steward.desired import DesiredStateError, load_desired_cached
+from steward.engine import Memory
 from steward.journal import Journal, utcnow
 from steward.runner import RunOutcome, run_playbook
 from steward.store.world import parse_time
@@ -25,11 +25,10 @@ def wait_until_a_look_counts(settings: Settings) -> float:
     rest of that interval instead of looking in vain.
     """
     try:
-        doc = json.loads(settings.paths.memory.read_text())
         interval = load_desired_cached(settings.inventory).policy.confirm_interval
-    except (OSError, ValueError, DesiredStateError):
+    except DesiredStateError:
         return 0.0
-    seen = [h.get("observed_at") for h in (doc.get("hosts") or {}).values() if isinstance(h, dict)]
+    seen = [h.get("observed_at") for h in Memory(settings).doc["hosts"].values() if isinstance(h, dict)]
     times = [parse_time(t) for t in seen if isinstance(t, str)]
     if not times:
         return 0.0

@@ -6,13 +6,12 @@ per key under engine/outcomes/, updated under a lock, written atomically.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 from typing import Any
 
 from steward.journal import isotime
+from steward.locks import exclusive
 from steward.paths import StatePaths
 from steward.store.atomic import atomic_write_json
 
@@ -44,16 +43,11 @@ class Outcomes:
         return out
 
     def _update(self, key: str, change: Any) -> dict[str, Any]:
-        self.locks.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.locks / f"outcome-{self._file(key)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive(self.locks / f"outcome-{self._file(key)}.lock"):
             doc = self.get(key)
             change(doc)
             atomic_write_json(self.dir / f"{self._file(key)}.json", doc)
             return doc
-        finally:
-            os.close(fd)
 
     def record(self, key: str, action_id: str, fixed: bool, escalate_after: int) -> dict[str, Any]:
         def change(doc: dict[str, Any]) -> None:

@@ -6,9 +6,7 @@ file, so `steward silence list --all` shows the history.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +15,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from steward.journal import Journal, isotime
+from steward.locks import exclusive
 from steward.model import Drift
 from steward.paths import StatePaths
 from steward.store.atomic import atomic_write_json
@@ -47,15 +46,10 @@ class Silences:
 
     @contextmanager
     def _locked(self) -> Iterator[list[dict[str, Any]]]:
-        self.lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive(self.lock):
             items = self.all()
             yield items
             atomic_write_json(self.path, {"silences": items})
-        finally:
-            os.close(fd)
 
     def add(
         self, host: str, target: str | None, duration: int, reason: str, now: datetime, by: str = "cli"

@@ -9,13 +9,14 @@ Callers serialise access with :meth:`Outbox.locked` (flock, shared with other pr
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from steward.locks import exclusive
 
 
 class Outbox:
@@ -26,14 +27,9 @@ class Outbox:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive(self.lock_path):
             self._recover()
             yield
-        finally:
-            os.close(fd)  # closing releases the flock
 
     def _recover(self) -> None:
         """A crash between emptying the outbox and removing the position leaves a stale position."""
