@@ -245,25 +245,20 @@ def test_with_the_hourly_budget_used_up_no_look_is_spent(planned) -> None:
     assert "observe_completed" not in journal_types(settings)
 
 
-def test_a_look_that_crashes_defers_the_action_and_backs_off(planned, monkeypatch) -> None:
-    import steward.executor as executor_module
-
+def test_a_look_that_crashes_defers_the_action_and_backs_off(planned) -> None:
     settings, queue, action_id, _ = planned
     queue.approve(action_id)
-    attempts = []
-
-    def broken_look(*args, **kwargs):  # the fault: the observe run itself cannot start
-        attempts.append(1)
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(executor_module, "observe", broken_look)
+    # the fault: the observe run cannot even start (its artifacts folder is taken by a file)
+    settings.paths.runs.mkdir(parents=True, exist_ok=True)
+    (settings.paths.runs / "observe").write_text("not a folder\n")
     executor = Executor(settings)
     for _ in range(3):
         report = executor.run_once()
         assert report.deferred == [action_id] and report.ran == []
-    assert len(attempts) == 1  # then it backs off instead of looking on every pass
+    events = [json.loads(line) for line in settings.paths.journal.read_text().splitlines()]
+    # claimed (and looked at) once, then it backs off instead of looking on every pass
+    assert [e["type"] for e in events].count("action_claimed") == 1
     assert folder_of(settings, action_id) == ["approved"]
-    deferred = [
-        e for e in map(json.loads, settings.paths.journal.read_text().splitlines()) if e["type"] == "action_deferred"
-    ]
-    assert "No space left on device" in deferred[0]["reason"]
+    deferred = [e for e in events if e["type"] == "action_deferred"]
+    assert "could not look at piha before running" in deferred[0]["reason"]
+    assert "FileExistsError" in deferred[0]["reason"]
