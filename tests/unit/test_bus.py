@@ -1,50 +1,18 @@
-"""The event bus without a Redis server: outbox spool, ordering, the journal hook, `events tail`."""
+"""The event bus against a real redis-server (killed for "down"): outbox spool, ordering, the journal hook,
+`events tail`."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
+from redis_server import RedisServer, missing
 
 from steward.bus import EventBus, Outbox, bus_from_env, new_event_id, stream_fields
 from steward.cli import main
 from steward.journal import Journal
-
-
-class FakeRedis:
-    """Records XADDs; `down` makes every pipeline fail like a refused connection."""
-
-    def __init__(self) -> None:
-        self.entries: list[dict[str, str]] = []
-        self.down = False
-        self.calls: list[tuple[str, int, bool]] = []
-
-    def pipeline(self, transaction: bool = True) -> FakeRedis._Pipe:
-        return FakeRedis._Pipe(self)
-
-    class _Pipe:
-        def __init__(self, owner: FakeRedis) -> None:
-            self.owner = owner
-            self.queued: list[dict[str, str]] = []
-
-        def xadd(self, stream: str, fields: dict[str, str], maxlen: int, approximate: bool) -> None:
-            self.owner.calls.append((stream, maxlen, approximate))
-            self.queued.append(fields)
-
-        def execute(self) -> None:
-            if self.owner.down:
-                raise ConnectionError("Connection refused")
-            self.owner.entries.extend(self.queued)
-
-    class _Pool:
-        def disconnect(self) -> None:
-            pass
-
-    connection_pool = _Pool()
-
-    def ids(self) -> list[str]:
-        return [e["id"] for e in self.entries]
 
 
 @pytest.fixture(autouse=True)
@@ -53,10 +21,40 @@ def no_redis_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def make_bus(tmp_path, fake: FakeRedis, retry_after: float = 0.0) -> EventBus:
-    bus = EventBus("redis://127.0.0.1:1/0", tmp_path / "engine" / "outbox.jsonl", retry_after=retry_after)
-    bus._client = fake
-    return bus
+@pytest.fixture
+def server(tmp_path) -> Iterator[RedisServer]:
+    """A real redis-server; "Redis down" in these tests is this server killed, "back" restarted."""
+    if missing():
+        pytest.skip(str(missing()))
+    srv = RedisServer(tmp_path / "redis").start()
+    yield srv
+    srv.stop()
+
+
+def make_bus(tmp_path, server: RedisServer, retry_after: float = 0.0, **kw) -> EventBus:
+    return EventBus(server.url, tmp_path / "engine" / "outbox.jsonl", retry_after=retry_after, **kw)
+
+
+def ids(server: RedisServer) -> list[str]:
+    return [fields["id"] for _sid, fields in server.client().xrange("steward:events")]
+
+
+def fail_second_pipeline(monkeypatch) -> None:
+    """Fault injection on the real client: the connection drops on the second pipeline sent."""
+    from redis.client import Pipeline
+
+    calls = 0
+    real_execute = Pipeline.execute
+
+    def second_fails(pipe, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            pipe.reset()
+            raise ConnectionError("gone")
+        return real_execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", second_fails)
 
 
 def ev(n: int) -> dict[str, object]:
@@ -94,87 +92,73 @@ def test_env_configures_url_and_maxlen(tmp_path, monkeypatch) -> None:
     assert bus.outbox.path == tmp_path / "engine" / "outbox.jsonl"
 
 
-def test_events_go_straight_to_redis_with_approximate_maxlen(tmp_path) -> None:
-    fake = FakeRedis()
-    bus = make_bus(tmp_path, fake)
+def test_events_go_straight_to_redis_with_approximate_maxlen(tmp_path, server) -> None:
+    bus = make_bus(tmp_path, server)
     events = [ev(i) for i in range(3)]
     bus.publish(events)
-    assert fake.ids() == [e["id"] for e in events]
-    assert fake.calls[0] == ("steward:events", 100_000, True)
+    assert ids(server) == [e["id"] for e in events]
     assert not bus.outbox.path.exists()
+    small = make_bus(tmp_path, server, maxlen=10)
+    small.publish([ev(i) for i in range(1000)])
+    assert server.client().xlen("steward:events") < 1003  # trimmed (approximately) to the bound
 
 
-def test_redis_down_spools_then_delivers_the_outbox_first_in_order(tmp_path) -> None:
-    fake = FakeRedis()
-    bus = make_bus(tmp_path, fake)
-    fake.down = True
+def test_redis_down_spools_then_delivers_the_outbox_first_in_order(tmp_path, server) -> None:
+    bus = make_bus(tmp_path, server)
+    server.stop()
     spooled = [ev(i) for i in range(5)]
     for e in spooled:
         bus.publish([e])  # never raises
-    assert fake.entries == []
     assert [json.loads(x)["id"] for x in bus.outbox.path.read_text().splitlines()] == [e["id"] for e in spooled]
-    fake.down = False
+    server.start()  # empty: nothing reached it while it was down
     later = ev(99)
     bus.publish([later])
-    assert fake.ids() == [e["id"] for e in spooled] + [later["id"]]
+    assert ids(server) == [e["id"] for e in spooled] + [later["id"]]
     assert not bus.outbox.path.exists() and not bus.outbox.pos_path.exists()
 
 
-def test_a_second_process_sees_the_outbox_and_keeps_order(tmp_path) -> None:
-    fake = FakeRedis()
-    fake.down = True
-    first = make_bus(tmp_path, fake)
+def test_a_second_process_sees_the_outbox_and_keeps_order(tmp_path, server) -> None:
+    server.stop()
+    first = make_bus(tmp_path, server)
     old = [ev(i) for i in range(3)]
     first.publish(old)
-    fake.down = False
-    second = make_bus(tmp_path, fake)  # a fresh process: knows nothing but the files
+    server.start()
+    second = make_bus(tmp_path, server)  # a fresh process: knows nothing but the files
     new = ev(3)
     second.publish([new])
-    assert fake.ids() == [e["id"] for e in old] + [new["id"]]
+    assert ids(server) == [e["id"] for e in old] + [new["id"]]
 
 
-def test_retry_after_skips_connection_attempts_but_keeps_events(tmp_path) -> None:
-    fake = FakeRedis()
-    bus = make_bus(tmp_path, fake, retry_after=60)
-    fake.down = True
+def test_retry_after_skips_connection_attempts_but_keeps_events(tmp_path, server) -> None:
+    bus = make_bus(tmp_path, server, retry_after=60)
+    server.stop()
     bus.publish([ev(0)])
-    fake.down = False
+    server.start()
     bus.publish([ev(1)])  # still within retry_after: spooled, not sent
-    assert fake.entries == []
+    assert ids(server) == []
     assert bus.drain() is False  # drain respects the back-off as well
     bus._down_until = 0.0
     assert bus.drain() is True
-    assert [json.loads(e["event"])["n"] for e in fake.entries] == [0, 1]
+    entries = server.client().xrange("steward:events")
+    assert [json.loads(f["event"])["n"] for _sid, f in entries] == [0, 1]
 
 
-def test_delivered_position_is_recorded_per_batch(tmp_path, monkeypatch) -> None:
+def test_delivered_position_is_recorded_per_batch(tmp_path, server, monkeypatch) -> None:
     import steward.bus.bus as busmod
 
     monkeypatch.setattr(busmod, "BATCH", 2)
-    fake = FakeRedis()
-    bus = make_bus(tmp_path, fake)
-    fake.down = True
+    bus = make_bus(tmp_path, server)
+    server.stop()
     events = [ev(i) for i in range(5)]
     bus.publish(events)
-
-    sent = 0
-    real_execute = FakeRedis._Pipe.execute
-
-    def flaky(pipe: FakeRedis._Pipe) -> None:  # the second batch fails: the first stays delivered
-        nonlocal sent
-        sent += 1
-        if sent == 2:
-            raise ConnectionError("gone")
-        real_execute(pipe)
-
-    monkeypatch.setattr(FakeRedis._Pipe, "execute", flaky)
-    fake.down = False
+    server.start()
+    fail_second_pipeline(monkeypatch)  # the second batch fails: the first stays delivered
     bus.drain()
-    assert fake.ids() == [e["id"] for e in events[:2]]
+    assert ids(server) == [e["id"] for e in events[:2]]
     remaining, _ = bus.outbox.read(100)
     assert [e["id"] for e in remaining] == [e["id"] for e in events[2:]]
     bus.drain()
-    assert fake.ids() == [e["id"] for e in events]
+    assert ids(server) == [e["id"] for e in events]
 
 
 def test_outbox_survives_a_torn_line_and_a_stale_position(tmp_path) -> None:
@@ -194,20 +178,17 @@ def test_outbox_survives_a_torn_line_and_a_stale_position(tmp_path) -> None:
     assert [e["n"] for e in box.read(10)[0]] == [2]
 
 
-def test_journal_hook_publishes_each_event_and_a_batch_once_per_cycle(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("STEWARD_REDIS_URL", "redis://127.0.0.1:1/0")
-    fake = FakeRedis()
+def test_journal_hook_publishes_each_event_and_a_batch_once_per_cycle(tmp_path, server, monkeypatch) -> None:
+    monkeypatch.setenv("STEWARD_REDIS_URL", server.url)
     journal = Journal(tmp_path / "journal.jsonl")
-    assert journal._bus is not None
-    journal._bus._client = fake
     single = journal.append("escalation_cleared", key="piha/docker/mqtt/missing", via="cli")
-    assert fake.ids() == [single["id"]]
+    assert ids(server) == [single["id"]]
     with journal.batched():
         a = journal.append("cycle_started", cycle="c1")
         b = journal.append("drift_seen", cycle="c1", host="piha")
-        assert fake.ids() == [single["id"]]  # nothing published before the cycle's write
-    assert fake.ids() == [single["id"], a["id"], b["id"]]
-    assert [e["id"] for e in journal.events()] == fake.ids()
+        assert ids(server) == [single["id"]]  # nothing published before the cycle's write
+    assert ids(server) == [single["id"], a["id"], b["id"]]
+    assert [e["id"] for e in journal.events()] == ids(server)
 
 
 def test_journal_never_fails_or_waits_when_redis_is_unreachable(tmp_path, monkeypatch) -> None:
@@ -233,29 +214,18 @@ def test_events_tail_reads_the_journal_without_redis(tmp_path, capsys) -> None:
     assert out.count("test") == 5 and "host=piha" in out
 
 
-def test_a_large_cycle_is_sent_in_batches_and_only_the_failed_rest_is_spooled(tmp_path, monkeypatch) -> None:
+def test_a_large_cycle_is_sent_in_batches_and_only_the_failed_rest_is_spooled(tmp_path, server, monkeypatch) -> None:
     import steward.bus.bus as busmod
 
     monkeypatch.setattr(busmod, "BATCH", 3)
-    fake = FakeRedis()
-    bus = make_bus(tmp_path, fake)
-    calls = 0
-    real_execute = FakeRedis._Pipe.execute
-
-    def second_fails(pipe: FakeRedis._Pipe) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise ConnectionError("gone")
-        real_execute(pipe)
-
-    monkeypatch.setattr(FakeRedis._Pipe, "execute", second_fails)
+    bus = make_bus(tmp_path, server)
+    fail_second_pipeline(monkeypatch)
     events = [ev(i) for i in range(8)]
     bus.publish(events)
-    assert fake.ids() == [e["id"] for e in events[:3]]
+    assert ids(server) == [e["id"] for e in events[:3]]
     assert [e["id"] for e in bus.outbox.read(100)[0]] == [e["id"] for e in events[3:]]
     assert bus.drain() is True
-    assert fake.ids() == [e["id"] for e in events]
+    assert ids(server) == [e["id"] for e in events]
 
 
 def test_events_tail_says_so_when_redis_is_unreachable(tmp_path, monkeypatch, capsys) -> None:
