@@ -83,3 +83,17 @@ def lab(lab_up, tmp_path, monkeypatch):
     from steward.config import resolve_settings
 
     return resolve_settings(project_dir=ROOT)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_state_registry(tmp_path_factory):
+    """Steward remembers every state folder it used (steward.state_folder, per user): the tests'
+    thousands of temporary state folders go into a registry of their own, not the machine user's."""
+    registry_home = tmp_path_factory.mktemp("xdg-state")
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(registry_home)
+    yield registry_home
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old

@@ -8,23 +8,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steward.paths import StatePaths
+from steward.state_folder import ConfigError
+
+__all__ = ["ConfigError", "Settings", "find_project_dir", "resolve_settings"]
 
 
-class ConfigError(ValueError):
-    pass
+def _is_project(d: Path) -> bool:
+    return (d / "observe.yml").is_file() and (d / "galaxy.yml").is_file()
 
 
-def find_project_dir(start: Path | None = None) -> Path:
-    """The checkout holding observe.yml and galaxy.yml: $STEWARD_PROJECT_DIR, cwd upwards, or ours."""
+def find_project_dir() -> Path:
+    """The collection Steward runs: $STEWARD_PROJECT_DIR, else the checkout this package is installed from.
+
+    Never found by walking up from the current directory: a planted observe.yml + galaxy.yml +
+    ansible.cfg in some parent folder must not choose which plays, plugins and config run."""
     env = os.environ.get("STEWARD_PROJECT_DIR")
     if env:
-        return Path(env).resolve()
-    candidates = [start or Path.cwd(), Path(__file__).resolve().parents[2]]
-    for base in candidates:
-        for d in (base, *base.parents):
-            if (d / "observe.yml").is_file() and (d / "galaxy.yml").is_file():
-                return d
-    raise ConfigError("cannot find the Steward checkout (observe.yml + galaxy.yml); set STEWARD_PROJECT_DIR")
+        project = Path(env).expanduser()
+        if not project.is_absolute() or not _is_project(project):
+            raise ConfigError(
+                f"STEWARD_PROJECT_DIR={env!r} must be the absolute path of a Steward checkout "
+                "(observe.yml + galaxy.yml)"
+            )
+        return project.resolve()
+    ours = Path(__file__).resolve().parents[2]
+    if _is_project(ours):
+        return ours
+    raise ConfigError(f"the steward package at {ours} is not inside a Steward checkout; set STEWARD_PROJECT_DIR")
 
 
 @dataclass(frozen=True)
@@ -63,16 +73,20 @@ def resolve_settings(
     state_value = state_dir or os.environ.get("STEWARD_STATE_DIR")
     if not state_value:
         state_value = _state_dir_from_inventory(inv) or "state"
-    state = Path(state_value)
+    state = Path(state_value).expanduser()
     if not state.is_absolute():
         state = project / state
     return Settings(project_dir=project, inventory=inv.resolve(), state_dir=state.resolve())
 
 
 def _state_dir_from_inventory(inventory: Path) -> str | None:
-    from steward.desired import DesiredStateError, load_desired
+    """`steward_state_dir` from the inventory; an inventory that cannot be read is an error, never ./state.
 
-    try:
-        return load_desired(inventory).globals.get("steward_state_dir")
-    except DesiredStateError:
-        return None
+    Falling back to the default would let approve, silence or ack-storm act on another folder
+    with another key (DesiredStateError propagates: exit 2 with the reason)."""
+    from steward.desired import load_desired_cached
+
+    value = load_desired_cached(inventory).globals.get("steward_state_dir")
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"steward_state_dir in {inventory} must be a path, got {value!r}")
+    return value

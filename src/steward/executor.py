@@ -3,8 +3,10 @@
 For each file in approved/ it
 1. claims it: takes the host's and the action's locks, then atomically renames
    approved/ID.yml -> running/; two executors never run one action twice;
-2. refuses what it must not run: unsigned/edited files and replays -> quarantine/; past their
-   TTL or whose drift no longer holds on the newest world state -> expired/;
+2. refuses what it must not run: unsigned/edited files, any id that ever ended (done, failed,
+   rejected, expired, quarantined: at most once, ever) and playbooks not of a remedy's one shape
+   (one play, the action's host, the area's modules, no delegate_to/include) -> quarantine/; past
+   their TTL or whose drift no longer holds on a look taken now -> expired/;
 3. runs the exact bytes it verified (a copy in runs/ID/) through ansible_runner
    -> done/ or failed/ + a result file;
 4. re-observes the host and journals action_verified or action_not_fixed (outcomes feed backoff).
@@ -22,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from steward.areas import AREAS
 from steward.config import Settings
 from steward.desired import DesiredState, DesiredStateError, load_desired_cached
 from steward.drift import blind_spot, compute_drift
@@ -30,11 +33,21 @@ from steward.journal import Journal, isotime, utcnow
 from steward.locks import exclusive, try_exclusive
 from steward.observe import observe
 from steward.outcomes import Outcomes
-from steward.paths import ENDED_FOLDERS
+from steward.playbook import PlaybookShapeError, load_playbook, shape_problem
 from steward.queue import ActionQueue, BadActionId, QueueError, check_id
 from steward.runner import run_playbook
 from steward.store.atomic import atomic_write_bytes, atomic_write_json
 from steward.store.world import WorldFileError, parse_time, validate_world
+
+# journal events that end an action (mirrors the ended folders; checked beside the ledger's end record)
+END_EVENTS = (
+    "action_succeeded",
+    "action_failed",
+    "action_rejected",
+    "action_expired",
+    "action_quarantined",
+    "action_interrupted",
+)
 
 
 @dataclass
@@ -254,19 +267,34 @@ class Executor:
             return True
 
     def _refusal(self, action_id: str, content: bytes) -> tuple[str | None, dict[str, Any]]:
-        """Why this file must not run (or None), and its steward_action metadata from the verified bytes."""
+        """Why this file must not run (or None), and its steward_action metadata from the verified bytes.
+
+        In order: the engine's signature; the id never ended before (an action runs at most once,
+        ever: its end is in the signed ledger, and in the journal); the playbook's shape (one play,
+        the action's host, the area's remedy modules, nothing that runs elsewhere)."""
         reason = self.queue.ledger.verify(action_id, content)
         if reason:
             return reason, {}
-        ended = [f for f in ENDED_FOLDERS if self.queue.path(f, action_id).exists()]
-        if ended:
-            return f"replay: action {action_id} already ended in {ended[0]}/", {}
+        ended = self.queue.ended(action_id)
+        if ended or self.journal.has_any(END_EVENTS, action_id):
+            how = f"{ended['state']} at {ended['at']}" if ended else "its end is in the journal"
+            return (
+                f"replay: action {action_id} already ended ({how}); an action runs at most once - "
+                "the engine writes a new action while the drift holds"
+            ), {}
+        entry = self.queue.ledger.entry(action_id) or {}
         try:
-            meta = yaml.safe_load(content)[0]["vars"]["steward_action"]
-        except (yaml.YAMLError, LookupError, TypeError):
-            return "signed, but without steward_action metadata", {}
-        if meta.get("id") != action_id:
-            return f"signed metadata names action {meta.get('id')!r}, not {action_id!r}", {}
+            documents = load_playbook(content)
+        except PlaybookShapeError as exc:
+            return f"signed, but {exc}", {}
+        area = str(entry.get("key", "")).split("/")[1:2]
+        modules = getattr(AREAS.get(area[0]) if area else None, "REMEDY_MODULES", ())
+        problem = shape_problem(documents, str(entry.get("host")), action_id, modules)
+        if problem:
+            return f"signed, but not the shape of a Steward remedy: {problem}", {}
+        meta = documents[0][0]["vars"]["steward_action"]
+        if meta.get("key") != entry.get("key"):
+            return f"signed metadata names drift {meta.get('key')!r}, the ledger {entry.get('key')!r}", {}
         return None, meta
 
     def _look_now(self, host: str) -> tuple[dict[str, Any] | None, str]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from steward.bus import bus_from_env, new_event_id
 from steward.bus.bus import EventBus
+from steward.store.atomic import open_append, open_read
 
 log = logging.getLogger("steward")
 
@@ -60,7 +61,7 @@ class Journal:
     def _write(self, data: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND + a single write(): concurrent writers never interleave within a line.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_append(self.path)  # never through a symlink
         try:
             os.write(fd, data)
             os.fsync(fd)
@@ -85,7 +86,7 @@ class Journal:
     def events(self) -> Iterator[dict[str, Any]]:
         """Every complete event; a torn last line (crash mid-write) is skipped."""
         try:
-            fh = self.path.open("rb")
+            fh = open_read(self.path)
         except FileNotFoundError:
             return
         with fh:
@@ -96,16 +97,20 @@ class Journal:
                     continue
 
     def has(self, type_: str, action: str) -> bool:
+        return self.has_any((type_,), action)
+
+    def has_any(self, types: tuple[str, ...], action: str) -> bool:
+        """Whether an event of one of `types` names this action."""
         needle = action.encode()
         try:
-            with self.path.open("rb") as fh:
+            with open_read(self.path) as fh:
                 for raw in fh:
                     if needle in raw:
                         try:
                             ev = json.loads(raw)
                         except ValueError:
                             continue
-                        if ev.get("type") == type_ and ev.get("action") == action:
+                        if ev.get("type") in types and ev.get("action") == action:
                             return True
         except FileNotFoundError:
             pass

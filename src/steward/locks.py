@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -9,11 +10,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+class UnsafeLockFile(OSError):
+    pass
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor: created 0600 if missing, never opened through a symlink."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeLockFile(errno.ELOOP, "lock file is a symlink: refusing to open it", str(path)) from None
+        raise
+
+
 @contextmanager
 def exclusive(path: Path) -> Iterator[None]:
     """Wait for and hold an exclusive lock on `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_lock(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -24,8 +39,7 @@ def exclusive(path: Path) -> Iterator[None]:
 @contextmanager
 def try_exclusive(path: Path) -> Iterator[bool]:
     """Take the lock if it is free (True) or report that someone holds it (False); never waits."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_lock(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

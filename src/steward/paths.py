@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from steward.state_folder import UnsafeStateDir, check_permissions, claim, operator_gid
 
 QUEUE_FOLDERS = ("pending", "approved", "running", "done", "failed", "rejected", "expired", "quarantine")
 OPEN_FOLDERS = ("pending", "approved", "running")
 ENDED_FOLDERS = ("done", "failed", "rejected", "expired", "quarantine")
 
 
-class UnsafeStateDir(RuntimeError):
-    pass
+__all__ = ["ENDED_FOLDERS", "OPEN_FOLDERS", "QUEUE_FOLDERS", "StatePaths", "UnsafeStateDir"]
+
+
+_checked: set[Path] = set()  # state folders checked by this process (a start checks once)
+
+
+def recheck() -> None:
+    """Forget which state folders this process checked: the next ensure() checks again (each CLI run)."""
+    _checked.clear()
 
 
 @dataclass(frozen=True)
@@ -63,12 +73,26 @@ class StatePaths:
             raise ValueError(f"unknown queue folder {name!r}")
         return self.actions / name
 
-    def ensure(self) -> StatePaths:
-        """Create the folders; refuse a state folder whose parts are symlinks (they could lead outside)."""
+    def ensure(self, create: bool = True) -> StatePaths:
+        """Check the folder (owner, modes, symlinks, marker: steward.state_folder), then create its parts.
+
+        Refuses (UnsafeStateDir, exit 2) before anything is written: a folder someone else can
+        write into, a part that is a symlink, or a state folder that moved or vanished."""
+        if self.root not in _checked:
+            if self.root.exists() or self.root.is_symlink():
+                check_permissions(self.root)
+            claim(self.root, create=create)
+            _checked.add(self.root)
+        gid = operator_gid()
         folders = [self.world, self.engine, self.ledger, self.locks, self.runs, self.actions]
         folders += [self.folder(name) for name in QUEUE_FOLDERS]
         for sub in folders:
             if sub.is_symlink():
                 raise UnsafeStateDir(f"{sub} is a symlink: refusing to use it (it could lead outside the state folder)")
-            sub.mkdir(parents=True, exist_ok=True)
+            queue = sub == self.actions or sub.parent == self.actions
+            if not sub.is_dir():
+                sub.mkdir(mode=0o775 if queue and gid is not None else 0o755, parents=True, exist_ok=True)
+                if queue and gid is not None:  # approvers in the operator group move files here
+                    os.chown(sub, -1, gid)
+                    os.chmod(sub, 0o2775)
         return self

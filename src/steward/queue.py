@@ -6,6 +6,7 @@ Every transition is an atomic rename plus a journal event; nothing is ever delet
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -14,7 +15,7 @@ from typing import Any
 
 from steward.journal import Journal, isotime
 from steward.ledger import Ledger
-from steward.paths import OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
+from steward.paths import ENDED_FOLDERS, OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
 from steward.store.atomic import atomic_move, atomic_write_json, atomic_write_text
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
@@ -105,6 +106,10 @@ class ActionQueue:
         """Drift keys with an action in pending/, approved/ or running/: at most one each."""
         return {i.key for i in self.list(OPEN_FOLDERS) if i.key}
 
+    def ended(self, action_id: str) -> dict[str, Any] | None:
+        """How the action ended ({state, at, reason, verified}), or None while it may still run."""
+        return self.ledger.ended(action_id)
+
     def result(self, folder: str, action_id: str) -> Path:
         return self.paths.folder(folder) / f"{action_id}.result.json"
 
@@ -135,8 +140,14 @@ class ActionQueue:
         """Atomic rename src/ID.yml -> dst/ID.yml, optional result file, one journal event."""
         source = self.path(src, action_id)
         target = self.path(dst, action_id)
-        if unique and target.exists():  # e.g. a second replay into quarantine/: keep both
+        if unique and os.path.lexists(target):  # e.g. a second replay into quarantine/: keep both
             target = target.with_name(f"{action_id}.{time.time_ns()}.yml")
+        if dst in ENDED_FOLDERS and os.path.lexists(source) and not source.is_symlink():
+            # the end is recorded before the move: a crash in between leaves an action that can no
+            # longer run, never one that ended and may run again
+            state = {"done": "done", "quarantine": "quarantined"}.get(dst, dst)
+            reason = (result or {}).get("reason") or fields.get("reason")
+            self.ledger.mark_ended(action_id, state, isotime(), None if reason is None else str(reason))
         try:
             atomic_move(source, target)
         except FileNotFoundError:
@@ -160,6 +171,12 @@ class ActionQueue:
         folder, _ = self.find(action_id)
         if folder != "pending":
             raise QueueError(f"{action_id} is in {folder}/, only a pending action can be approved")
+        ended = self.ended(action_id)
+        if ended:
+            raise QueueError(
+                f"{action_id} already ended ({ended['state']} at {ended['at']}): an action runs at most once; "
+                "the engine writes a new one while the drift holds"
+            )
         return self.move(action_id, "pending", "approved", "action_approved", via=via)
 
     def reject(self, action_id: str, reason: str, via: str = "cli") -> Path:

@@ -5,6 +5,9 @@ Artifacts stay in the run's private data dir; stdout is never parsed.
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,8 @@ from typing import Any
 import ansible_runner
 
 from steward.config import Settings
+
+log = logging.getLogger("steward")
 
 
 @dataclass
@@ -41,6 +46,20 @@ RESULT_EVENTS = {
     "runner_on_unreachable": "unreachable",
     "runner_on_skipped": "skipped",
 }
+
+
+def _set_aside_env_files(private_data_dir: Path) -> None:
+    """...and reads none: an env/ folder found here (an older version's, or planted) is moved aside.
+
+    ansible-runner reads env/envvars, env/extravars, env/settings, env/cmdline, env/passwords and
+    env/ssh_key from the private data dir on every run; a planted file there would configure every
+    later run (a vars plugin path, extra vars, ssh options). Steward passes everything as arguments.
+    """
+    env = private_data_dir / "env"
+    if os.path.lexists(env):
+        aside = private_data_dir / f"env.set-aside-{time.time_ns()}"
+        os.rename(env, aside)
+        log.warning("%s held ansible-runner env files; moved to %s, not used", env, aside)
 
 
 def run_playbook(
@@ -77,7 +96,8 @@ def run_playbook(
                     stats.setdefault(host, {})[counter] = n
         return True
 
-    private_data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    _set_aside_env_files(private_data_dir)
     result = ansible_runner.run(
         private_data_dir=str(private_data_dir),
         project_dir=str(settings.project_dir),
@@ -89,6 +109,8 @@ def run_playbook(
         event_handler=on_event,
         quiet=True,
         rotate_artifacts=rotate_artifacts,
+        # nothing of one run may configure the next: ansible-runner writes no env/ files...
+        suppress_env_files=True,
     )
     return RunOutcome(
         status=result.status,

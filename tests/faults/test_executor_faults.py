@@ -40,7 +40,7 @@ def fleet(tmp_path, monkeypatch):
     engine.serve_engine(load_engine())
     marker = tmp_path / "runs.log"
 
-    def make(n_hosts: int, sleep: int = 0, **policy) -> Settings:
+    def make(n_hosts: int, sleep: int = 0, rc: int = 0, **policy) -> Settings:
         hosts = {
             f"node{i}": {
                 "ansible_connection": "local",
@@ -57,7 +57,7 @@ def fleet(tmp_path, monkeypatch):
         settings.paths.ensure()
 
         def marker_remedy(d, desired):
-            cmd = f"echo {{{{ steward_action.id }}}} >> {marker}; sleep {sleep}"
+            cmd = f"echo {{{{ steward_action.id }}}} >> {marker}; sleep {sleep}; exit {rc}"
             return Remedy(
                 what="record the run",
                 modules="ansible.builtin.shell",
@@ -65,6 +65,7 @@ def fleet(tmp_path, monkeypatch):
             )
 
         monkeypatch.setattr(docker_area, "remediation", marker_remedy)
+        monkeypatch.setattr(docker_area, "REMEDY_MODULES", ("ansible.builtin.shell",))
         journal = Journal(settings.paths.journal)
         for _ in range(2):
             observe(settings, journal)
@@ -82,6 +83,14 @@ def fleet(tmp_path, monkeypatch):
     engine.close()
 
 
+# `steward execute` in a process of its own, with the marker remedy's module allowed for docker drifts
+# (the fixture's monkeypatch does not reach a subprocess)
+EXECUTE = (
+    "import sys; import steward.areas.docker as d; d.REMEDY_MODULES = ('ansible.builtin.shell',); "
+    "from steward.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 def executor(settings: Settings, *args: str) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -90,7 +99,7 @@ def executor(settings: Settings, *args: str) -> subprocess.Popen:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "steward", "execute", *args],
+        [sys.executable, "-c", EXECUTE, "execute", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -241,3 +250,85 @@ def test_full_filesystem_keeps_the_previous_file_and_shows_nothing_half_written(
     finally:
         for m in reversed(mounts):
             subprocess.run(["umount", str(m)], check=False)
+
+
+def _run_once(settings: Settings):
+    from steward.executor import Executor
+
+    return Executor(settings).run_once()
+
+
+@pytest.mark.parametrize(
+    ("ended", "name"),
+    [("done", "same"), ("failed", "same"), ("rejected", "same"), ("expired", "same"), ("done", "new")],
+)
+def test_a_decided_action_moved_back_to_approved_never_runs_again(fleet, fault, ended, name) -> None:
+    """Issue 10, Why 1: `mv done/X.yml approved/` ran X a second time; a rejection was overridden."""
+    from steward.queue import ActionQueue
+
+    make, marker = fleet
+    settings = make(1, rc=1 if ended == "failed" else 0)
+    (action,) = [p.stem for p in (settings.paths.actions / "approved").glob("*.yml")]
+    queue = ActionQueue(settings.paths, Journal(settings.paths.journal))
+    if ended in ("done", "failed"):
+        report = _run_once(settings)
+        assert report.ran == [action], report
+    elif ended == "rejected":
+        queue.reject(action, "not tonight", via="test")
+    else:  # what the engine does when the TTL passes or the drift resolves
+        queue.move(action, "approved", "expired", "action_expired", result={"status": "expired", "reason": "TTL"})
+    assert where(settings, action) == [ended]
+    runs_before = marker.read_text() if marker.exists() else ""
+    copy = action if name == "same" else f"{action}-again"
+    os.rename(settings.paths.actions / ended / f"{action}.yml", settings.paths.actions / "approved" / f"{copy}.yml")
+    fault.inject(f"mv {ended}/{action}.yml approved/{copy}.yml")
+    report = _run_once(settings)
+    fault.check(report.ran == [] and report.quarantined == [copy], f"quarantined, not run: {report}")
+    fault.check((marker.read_text() if marker.exists() else "") == runs_before, "the marker file is unchanged")
+    results = [json.loads(p.read_text()) for p in (settings.paths.actions / "quarantine").glob("*.result.json")]
+    reason = results[0]["reason"] if results else ""
+    expected = "already ended" if name == "same" else "no ledger entry"
+    fault.check(expected in reason, f"the reason says why: {reason}")
+    if name == "same":  # `steward approve` refuses it too, wherever it is put back
+        os.rename(
+            next((settings.paths.actions / "quarantine").glob(f"{action}*.yml")),
+            settings.paths.actions / "pending" / f"{action}.yml",
+        )
+        with pytest.raises(Exception, match="already ended"):
+            queue.approve(action)
+
+
+def test_a_signed_playbook_of_the_wrong_shape_is_quarantined_not_run(fleet, fault, tmp_path) -> None:
+    """Issue 9, What must exist 6: the executor judges the shape, not only the signature."""
+    from steward.queue import ActionQueue
+
+    make, marker = fleet
+    settings = make(1)
+    (action,) = [p.stem for p in (settings.paths.actions / "approved").glob("*.yml")]
+    queue = ActionQueue(settings.paths, Journal(settings.paths.journal))
+    entry = queue.ledger.entry(action)
+    original = (settings.paths.actions / "approved" / f"{action}.yml").read_text()
+    outside = tmp_path / "outside-marker"
+    variants = {
+        "delegate_to": original.replace("changed_when: true", "changed_when: true\n    delegate_to: localhost"),
+        "second play": original + f"- hosts: localhost\n  tasks:\n  - ansible.builtin.shell: touch {outside}\n",
+        "second document": original
+        + f"---\n- hosts: localhost\n  tasks:\n  - ansible.builtin.shell: touch {outside}\n",
+        "other host": original.replace(f"hosts: {entry['host']}", "hosts: localhost"),
+        "include": original.replace("  tasks:\n", f"  tasks:\n  - ansible.builtin.include_tasks: {outside}.yml\n"),
+        "foreign module": original.replace("ansible.builtin.shell:", "ansible.builtin.raw:"),
+    }
+    os.rename(settings.paths.actions / "approved" / f"{action}.yml", tmp_path / "kept.yml")
+    for n, (what, text) in enumerate(variants.items()):
+        assert text != original, what
+        meta = {k: entry[k] for k in entry if k != "hmac"}
+        new_id = f"{action}-{n}"
+        text = text.replace(action, new_id)
+        queue.write_pending(new_id, text, {**meta, "id": new_id})  # signed with the engine's own key
+        queue.approve(new_id)
+        fault.inject(f"engine-signed playbook with {what}")
+        report = _run_once(settings)
+        fault.check(report.quarantined == [new_id] and report.ran == [], f"{what}: quarantined, not run ({report})")
+        reason = json.loads((settings.paths.actions / "quarantine" / f"{new_id}.result.json").read_text())["reason"]
+        fault.check("not the shape of a Steward remedy" in reason, f"{what}: {reason}")
+    fault.check(not marker.exists() and not outside.exists(), "nothing ran, nothing outside was touched")

@@ -7,12 +7,12 @@ import stat
 from datetime import datetime
 
 import pytest
-import yaml
 
 from helpers import Clock, container, journal_types, make_settings, service, write_inventory, write_world
 from steward.desired import DesiredStateError
 from steward.engine import Engine
 from steward.journal import Journal
+from steward.playbook import load_playbook
 from steward.queue import ActionQueue
 
 
@@ -126,7 +126,7 @@ def test_pending_playbook_is_signed_readable_and_carries_metadata(lab) -> None:
     text = path.read_text()
     assert "# What drifted : container homeauto is exited" in text
     assert f"steward approve {action_id}" in text and "mv " in text
-    (play,) = yaml.safe_load(text)
+    ((play,),) = load_playbook(text.encode())  # one document, one play
     meta = play["vars"]["steward_action"]
     assert meta["id"] == action_id and meta["key"] == "piha/docker/homeauto/not_running"
     assert meta["evidence"]["observations"] == 2

@@ -12,6 +12,7 @@ from helpers import Clock, container, journal_types, make_settings, service, wri
 from steward.engine import Engine
 from steward.executor import Executor
 from steward.journal import Journal
+from steward.playbook import load_playbook
 from steward.queue import ActionQueue, BadActionId, QueueError
 
 
@@ -137,7 +138,7 @@ def test_stale_reasons_on_the_look_taken_before_running(planned) -> None:
 
     settings, queue, action_id, clock = planned
     playbook = (settings.paths.actions / "pending" / f"{action_id}.yml").read_text()
-    meta = yaml.safe_load(playbook)[0]["vars"]["steward_action"]
+    meta = load_playbook(playbook.encode())[0][0]["vars"]["steward_action"]
     desired = load_desired_cached(settings.inventory)
     executor = Executor(settings)
     recovered = world_doc("piha", [container("mqtt"), container("homeauto")], observed_at=clock.tick())

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 VAR = "steward_disk"
 FIELD = "disk"
+# the only modules this area's remedies use: the executor refuses a playbook calling any other
+REMEDY_MODULES: tuple[str, ...] = ("community.docker.docker_prune",)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 VAR = "steward_services"
 FIELD = "services"
+# the only modules this area's remedies use: the executor refuses a playbook calling any other
+REMEDY_MODULES: tuple[str, ...] = ("community.docker.docker_container",)
 STATES = ("running", "stopped", "absent")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 KEYS = {"name", "image", "state", "command", "network_mode", "restart_policy", "healthy", "compose_project"}

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 VAR = "steward_mqtt_brokers"
 FIELD = "mqtt"
+# the only modules this area's remedies use: the executor refuses a playbook calling any other
+REMEDY_MODULES: tuple[str, ...] = ()
 KEYS = {"name", "host", "port", "username", "password", "client_id", "roundtrip", "topic"}
 
 

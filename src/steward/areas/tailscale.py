@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 VAR = "steward_tailscale"
 FIELD = "tailscale"
+# the only modules this area's remedies use: the executor refuses a playbook calling any other
+REMEDY_MODULES: tuple[str, ...] = ("ansible.builtin.service", "ansible.builtin.command")
 LOGIN_STATES = {"NeedsLogin", "NeedsMachineAuth"}
 
 

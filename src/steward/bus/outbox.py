@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from steward.locks import exclusive
+from steward.store.atomic import atomic_write_text, open_append, open_read, read_regular_file
 
 
 class Outbox:
@@ -34,10 +35,10 @@ class Outbox:
     def _recover(self) -> None:
         """A crash between emptying the outbox and removing the position leaves a stale position."""
         try:
-            pos = int(self.pos_path.read_text().strip() or 0)
+            pos = int(read_regular_file(self.pos_path).strip() or 0)
         except FileNotFoundError:
             return
-        except ValueError:
+        except (ValueError, OSError):
             pos = -1
         if not 0 <= pos <= self._size():
             self.pos_path.unlink(missing_ok=True)
@@ -50,25 +51,14 @@ class Outbox:
 
     def position(self) -> int:
         try:
-            pos = int(self.pos_path.read_text().strip() or 0)
-        except (FileNotFoundError, ValueError):
+            pos = int(read_regular_file(self.pos_path).strip() or 0)
+        except (OSError, ValueError):
             return 0
         return pos if 0 <= pos <= self._size() else 0
 
     def _set_position(self, pos: int) -> None:
-        tmp = self.pos_path.with_name(self.pos_path.name + f".tmp{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, str(pos).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.pos_path)
-        dfd = os.open(self.pos_path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        # temp file with an unpredictable name (mkstemp, O_EXCL|O_NOFOLLOW) -> fsync -> os.replace
+        atomic_write_text(self.pos_path, str(pos))
 
     def pending(self) -> bool:
         return self._size() > self.position()
@@ -78,7 +68,7 @@ class Outbox:
             return
         data = b"".join((json.dumps(e, sort_keys=True, default=str) + "\n").encode() for e in events)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_append(self.path)  # never through a symlink
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -93,7 +83,7 @@ class Outbox:
         pos = self.position()
         events: list[dict[str, Any]] = []
         try:
-            fh = self.path.open("rb")
+            fh = open_read(self.path)
         except FileNotFoundError:
             return events, pos
         with fh:

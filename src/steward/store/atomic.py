@@ -10,11 +10,51 @@ previous complete file or the new complete file, never a half-written one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+
+class NotARegularFile(OSError):
+    """A state file that is a symlink, a folder or a device: never read or written through."""
+
+
+def open_read(path: Path | str) -> BinaryIO:
+    """A binary reader on a regular file, never through a symlink (NotARegularFile)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotARegularFile(errno.ELOOP, "is a symlink: refusing to read through it", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotARegularFile(errno.EINVAL, "not a regular file", str(path))
+    return os.fdopen(fd, "rb")
+
+
+def read_regular_file(path: Path | str) -> bytes:
+    """The bytes of a regular file, read without following a symlink."""
+    with open_read(path) as fh:
+        return fh.read()
+
+
+def open_append(path: Path | str, mode: int = 0o644) -> int:
+    """An O_APPEND descriptor on a regular file (created if missing), never through a symlink."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotARegularFile(errno.ELOOP, "is a symlink: refusing to append through it", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotARegularFile(errno.EINVAL, "not a regular file", str(path))
+    return fd
 
 
 def fsync_dir(path: Path) -> None:
@@ -31,10 +71,10 @@ def atomic_write_bytes(path: Path | str, data: bytes, mode: int = 0o644) -> Path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)  # on the descriptor: the name could be swapped meanwhile
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -59,11 +99,14 @@ def atomic_move(src: Path, dst: Path) -> None:
 
     os.rename is atomic: of two processes renaming the same src, exactly one wins and the
     other gets FileNotFoundError -- that is how an action is claimed. An existing dst is
-    never overwritten (FileExistsError): nothing is ever lost by a move.
+    never overwritten (FileExistsError): nothing is ever lost by a move. A source that is a
+    symlink is refused (NotARegularFile): a move never carries a link to elsewhere into a folder.
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
+    if os.path.lexists(dst):
         raise FileExistsError(f"refusing to overwrite {dst}")
+    if src.is_symlink():
+        raise NotARegularFile(errno.ELOOP, "is a symlink: refusing to move it", str(src))
     os.rename(src, dst)
     fsync_dir(dst.parent)
     if src.parent != dst.parent:
