@@ -164,8 +164,17 @@ def _write_marker(root: Path) -> str:
     return marker_id
 
 
-def _others(root: Path) -> list[str]:
-    return sorted(p for p in _registry()["folders"] if p != str(root) and read_marker(Path(p)) is not None)
+def _others(root: Path, limit: int = 5) -> list[str]:
+    """The most recently first-used other state folders that still have their marker."""
+    folders = _registry()["folders"]
+    newest = sorted(folders, key=lambda p: folders[p].get("first_used", ""), reverse=True)
+    out: list[str] = []
+    for path in newest:
+        if path != str(root) and read_marker(Path(path)) is not None:
+            out.append(path)
+            if len(out) == limit:
+                break
+    return out
 
 
 def claim(root: Path, create: bool = True) -> None:
