@@ -1,4 +1,9 @@
-"""`steward` command line. Exit codes: 0 ok, 1 failure, 2 usage or bad input."""
+"""`steward` command line. Exit codes: 0 ok, 1 failure, 2 usage or bad input.
+
+Everything printed for a human goes through `steward.inert.terminal` (a playbook shown by `show`
+keeps its newlines and tabs, nothing else): a node's string never moves the cursor or fakes a
+line. `--json` output is JSON.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,16 @@ from collections import Counter
 from typing import Any
 
 from steward.config import ConfigError, Settings, find_project_dir, resolve_settings
-from steward.desired import DesiredStateError
-from steward.engine import Engine
+from steward.desired import (
+    DesiredState,
+    DesiredStateError,
+    InventoryChanged,
+    NoHostMatched,
+    load_desired_cached,
+)
+from steward.engine import Engine, Memory
 from steward.executor import Executor
+from steward.inert import terminal
 from steward.journal import Journal, utcnow
 from steward.observe import observe
 from steward.outcomes import Outcomes
@@ -103,14 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = resolve_settings(args.inventory, args.state_dir)
         return COMMANDS[args.command](settings, args)
-    except (DesiredStateError, BadActionId, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except InventoryChanged as exc:  # a read that raced a writer: try again, nothing is wrong with the input
+        print(f"error: desired state: {terminal(exc)}", file=sys.stderr)
+        return FAILURE
+    except DesiredStateError as exc:  # one line: the file (line, column) and Ansible's message, or host and var
+        what = "" if isinstance(exc, NoHostMatched) else "desired state: "
+        print(f"error: {what}{terminal(exc)}", file=sys.stderr)
         return BAD_INPUT
-    except QueueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (BadActionId, ConfigError, QueueError) as exc:
+        print(f"error: {terminal(exc)}", file=sys.stderr)
         return BAD_INPUT
     except (UnsafeStateDir, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc)}", file=sys.stderr)
         return FAILURE
 
 
@@ -122,7 +138,8 @@ def cmd_observe(settings: Settings, args: argparse.Namespace) -> int:
     journal = Journal(settings.paths.journal)
     outcome = observe(settings, journal, limit=args.limit)
     data: dict[str, Any] = {"observe": outcome.as_dict()}
-    lines = [f"observe: {outcome.status} (rc {outcome.rc}), hosts: {', '.join(sorted(outcome.hosts)) or '-'}"]
+    hosts = ", ".join(sorted(outcome.hosts)) or "-"
+    lines = [terminal(f"observe: {outcome.status} (rc {outcome.rc}), hosts: {hosts}")]
     rc = OK if outcome.status == "successful" or outcome.rc == 4 else FAILURE  # 4: some host unreachable
     if not args.no_plan:
         report = Engine(settings, journal).plan()
@@ -135,13 +152,13 @@ def cmd_observe(settings: Settings, args: argparse.Namespace) -> int:
 
 def _plan_text(report: Any) -> str:
     if report.skipped:
-        return f"plan: cycle SKIPPED ({report.reason}); last-known-good kept, no action written"
+        return terminal(f"plan: cycle SKIPPED ({report.reason}); last-known-good kept, no action written")
     lines = [f"plan: {len(report.drifts)} drift(s), {len(report.new_actions)} new pending action(s)"]
     for d in report.drifts:
         tag = "notice" if d["notice_only"] else f"seen {d['observations']}x"
-        lines.append(f"  drift  {d['key']}  [{tag}]  {d['summary']}")
-    lines += [f"  NEW    pending/{a}.yml" for a in report.new_actions]
-    lines += [f"  expired {a}" for a in report.expired]
+        lines.append(terminal(f"  drift  {d['key']}  [{tag}]  {d['summary']}"))
+    lines += [terminal(f"  NEW    pending/{a}.yml") for a in report.new_actions]
+    lines += [terminal(f"  expired {a}") for a in report.expired]
     return "\n".join(lines)
 
 
@@ -159,7 +176,9 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     folders = QUEUE_FOLDERS if args.all else ("pending", "approved", "running")
     infos = _queue(settings).list(folders)
     text = (
-        "\n".join(f"{i.folder:<10} {i.id}  {i.summary or '(unsigned: not written by the engine)'}" for i in infos)
+        "\n".join(
+            terminal(f"{i.folder:<10} {i.id}  {i.summary or '(unsigned: not written by the engine)'}") for i in infos
+        )
         or "no actions"
     )
     _emit(args, [i.as_dict() for i in infos], text)
@@ -176,21 +195,26 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     _emit(
         args,
         {**info, "result": result, "playbook": playbook},
-        f"# {args.id} is in {folder}/\n{playbook or ''}"
-        + (f"\n# result:\n{json.dumps(result, indent=2)}" if result else ""),
+        f"# {terminal(args.id)} is in {folder}/\n{terminal_lines(playbook or '')}"
+        + (f"\n# result:\n{json.dumps(result, indent=2)}" if result else ""),  # JSON escapes control characters
     )
     return OK
 
 
+def terminal_lines(text: str) -> str:
+    """A file shown as it is, line by line: newlines and tabs kept, every other control character escaped."""
+    return "\n".join("\t".join(terminal(part) for part in line.split("\t")) for line in text.split("\n"))
+
+
 def cmd_approve(settings: Settings, args: argparse.Namespace) -> int:
     path = _queue(settings).approve(args.id, via="cli")
-    print(f"approved: {path}")
+    print(terminal(f"approved: {path}"))
     return OK
 
 
 def cmd_reject(settings: Settings, args: argparse.Namespace) -> int:
     path = _queue(settings).reject(args.id, args.reason, via="cli")
-    print(f"rejected: {path}")
+    print(terminal(f"rejected: {path}"))
     return OK
 
 
@@ -209,36 +233,59 @@ def cmd_execute(settings: Settings, args: argparse.Namespace) -> int:
         f"interrupted {len(report.interrupted)}"
     ]
     if report.skipped_reason:
-        lines.append(f"execute: pass skipped: {report.skipped_reason}")
+        lines.append(terminal(f"execute: pass skipped: {report.skipped_reason}"))
     _emit(args, report.as_dict(), "\n".join(lines))
     return FAILURE if report.failed or report.skipped_reason else OK
 
 
+def _desired_or_error(settings: Settings) -> tuple[DesiredState | None, DesiredStateError | None]:
+    try:
+        return load_desired_cached(settings.inventory), None
+    except DesiredStateError as exc:
+        return None, exc
+
+
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    state_dir = os.path.abspath(settings.state_dir)
     queue = _queue(settings)
     counts = Counter(i.folder for i in queue.list())
     snapshot = load_world(settings.paths.world)
+    desired, inventory_error = _desired_or_error(settings)
+    left = Memory(settings).doc["left_inventory"]
     hosts = {
         h: {
             "observed_at": w["observed_at"],
             "reachable": w["reachable"],
             "docker": (w["checks"].get("docker") or {}).get("status"),
+            "in_inventory": None if desired is None else h in desired.hosts,
         }
         for h, w in snapshot.hosts.items()
     }
     data = {
-        "state_dir": str(settings.state_dir),
+        "state_dir": state_dir,
         "inventory": str(settings.inventory),
+        "inventory_error": None if inventory_error is None else str(inventory_error),
         "queue": {f: counts.get(f, 0) for f in QUEUE_FOLDERS},
         "hosts": hosts,
+        "left_inventory": left,
         "world_errors": snapshot.errors,
     }
-    lines = [f"state: {settings.state_dir}", "queue: " + "  ".join(f"{f}={counts.get(f, 0)}" for f in QUEUE_FOLDERS)]
+    lines = [
+        f"state: {state_dir}",
+        f"inventory: {settings.inventory}",
+        "queue: " + "  ".join(f"{f}={counts.get(f, 0)}" for f in QUEUE_FOLDERS),
+    ]
+    if inventory_error is not None:
+        lines.append(f"INVENTORY UNUSABLE: {inventory_error}")
+        lines.append("cycles are skipped until the inventory reads whole; nothing is planned or run")
     lines += [
         f"host {h:<12} observed {v['observed_at']}  reachable={v['reachable']}  docker={v['docker']}"
+        + ("  (not in the inventory)" if v["in_inventory"] is False else "")
         for h, v in sorted(hosts.items())
     ]
-    lines += [f"WORLD FILE UNUSABLE {f}: {why}" for f, why in snapshot.errors.items()]
+    if left:
+        lines.append("left the inventory: " + ", ".join(f"{h} (at {t})" for h, t in sorted(left.items())))
+    lines += [f"WORLD FILE UNUSABLE {f}: {why}" for f, why in sorted(snapshot.errors.items())]
     if snapshot.errors:  # cycles are being skipped: show what the engine last trusted
         good = LastKnownGood(settings.paths.last_good).load()
         trusted = {h: str(w["observed_at"]) for h, w in good.hosts.items()}
@@ -247,7 +294,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
             "cycles are skipped until every world file is whole; last-known-good: "
             + (", ".join(f"{h} @ {t}" for h, t in sorted(trusted.items())) or "none")
         )
-    _emit(args, data, "\n".join(lines))
+    _emit(args, data, "\n".join(terminal(line) for line in lines))
     return OK
 
 
@@ -268,7 +315,10 @@ def cmd_silence(settings: Settings, args: argparse.Namespace) -> int:
             items = silences.all() if args.all else silences.active(now)
             text = (
                 "\n".join(
-                    f"{i['id']}  {i['host']:<12} {i.get('target') or '*':<16} until {i['expires_at']}  {i['reason']}"
+                    terminal(
+                        f"{i['id']}  {i['host']:<12} {i.get('target') or '*':<16} "
+                        f"until {i['expires_at']}  {i['reason']}"
+                    )
                     for i in items
                 )
                 or "no active silences"
@@ -301,25 +351,36 @@ def cmd_clear(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
+    """The last events, from the stream when Redis is configured and reachable, else the journal.
+
+    Every line is inert (control characters escaped: a node's string cannot drive the terminal)
+    and no message shows a password (the URL is printed with ``***``)."""
     from steward.bus import bus_from_env
+    from steward.bus.bus import redacted
     from steward.bus.tail import describe, journal_events, stream_events
+    from steward.inert import terminal
+
+    def show(event: dict[str, Any]) -> None:
+        line = json.dumps(event, sort_keys=True, default=str) if args.json else terminal(describe(event))
+        print(line, flush=True)
 
     bus = bus_from_env(settings.state_dir)
-    events = (
-        stream_events(bus, args.lines, args.follow)
-        if bus is not None
-        else journal_events(settings.paths.journal, args.lines, args.follow)
-    )
     try:
-        for event in events:
-            print(json.dumps(event, sort_keys=True, default=str) if args.json else describe(event), flush=True)
+        if bus is not None:
+            try:
+                for event in stream_events(bus, args.lines, args.follow):
+                    show(event)
+                return OK
+            except Exception as exc:  # redis unreachable or refused: say so, then read the journal
+                print(
+                    f"notice: event stream {bus.stream} at {bus.shown_url} unavailable ({redacted(exc, bus.url)}); "
+                    f"reading {settings.paths.journal} instead",
+                    file=sys.stderr,
+                )
+        for event in journal_events(settings.paths.journal, args.lines, args.follow):
+            show(event)
     except KeyboardInterrupt:
         return OK
-    except Exception as exc:  # redis unreachable: say so, exit 1
-        if bus is None or isinstance(exc, OSError):
-            raise
-        print(f"error: event stream {bus.stream} at {bus.url}: {exc}", file=sys.stderr)
-        return FAILURE
     return OK
 
 

@@ -1,8 +1,11 @@
 """One plan cycle: load world + desired, track drift across observations, write pending actions.
 
 Safety floor: an unusable world (any file empty/truncated/not JSON/wrong schema) skips the
-cycle with a WARNING and a journal entry, keeps the last-known-good state, and writes no
-action. Before a confirmed drift becomes an action it must pass, in order: dedup (one open
+cycle with a WARNING and a journal entry naming the files, keeps the last-known-good state, and
+writes no action. So does an unusable desired state: an inventory that does not parse (raised
+after the journal entry: a human must fix it), or one that changed while it was read (a skipped
+cycle: the next one reads it again). Hosts that left the inventory are journaled once and their
+pending actions expire. Before a confirmed drift becomes an action it must pass, in order: dedup (one open
 action per key), flap detection, silences and maintenance windows, backoff/escalation, and
 the storm breaker for the cycle as a whole.
 """
@@ -19,7 +22,7 @@ from typing import Any
 
 from steward.areas import AREAS
 from steward.config import Settings
-from steward.desired import DesiredState, load_desired_cached
+from steward.desired import DesiredState, DesiredStateError, InventoryChanged, error_fields, load_desired_cached
 from steward.drift import Drift, compute_drift, observed_areas
 from steward.journal import Journal, isotime, utcnow
 from steward.locks import exclusive, try_exclusive
@@ -85,6 +88,11 @@ def _new_observation(observed_at: str, last_counted: str | None, spacing: int, n
     return (parse_time(observed_at) - last).total_seconds() >= spacing
 
 
+def world_unusable(errors: dict[str, str]) -> str:
+    """One line naming every unusable world file and why."""
+    return "world state unusable: " + "; ".join(f"{name}: {why}" for name, why in sorted(errors.items()))
+
+
 class Memory:
     """engine/observations.json: cycle counter, per-host streaks, flap histories, storm state."""
 
@@ -102,6 +110,8 @@ class Memory:
             ("backoff", {}),
             ("held", {}),
             ("written", []),  # [{at, host, key}] of the actions written within the storm window
+            ("inventory_hosts", None),  # the desired state's hosts in the last cycle that ran
+            ("left_inventory", {}),  # host -> when it left the inventory (until it comes back)
         ):
             self.doc.setdefault(k, v)
 
@@ -122,6 +132,7 @@ class Engine:
         self._open_targets: set[str] = set()  # host/area/target with an open action (this cycle)
         self._busy_hosts: set[str] = set()  # hosts an executor holds (running or verifying an action)
         self._acked = False  # this cycle used a storm acknowledgement
+        self.world_errors: dict[str, str] = {}  # the last load_world's unusable files -> why
 
     @property
     def storm_ack_path(self):  # noqa: ANN201 - Path
@@ -130,9 +141,13 @@ class Engine:
     def load_world(self) -> WorldSnapshot | None:
         """The current world, or None (journaled as cycle_skipped) when any file is unusable."""
         snapshot = load_world(self.settings.paths.world)
+        self.world_errors = snapshot.errors
         if not snapshot.usable:
             self.journal.append(
-                "cycle_skipped", reason="world state unusable; keeping last-known-good", errors=snapshot.errors
+                "cycle_skipped",
+                reason=f"{world_unusable(snapshot.errors)}; keeping last-known-good",
+                files=sorted(snapshot.errors),
+                errors=snapshot.errors,
             )
             return None
         LastKnownGood(self.settings.paths.last_good).save(snapshot)
@@ -144,11 +159,18 @@ class Engine:
             return self._plan(now or utcnow())
 
     def _plan(self, now: datetime) -> CycleReport:
-        desired = load_desired_cached(self.settings.inventory)  # DesiredStateError: no actions at all
+        try:
+            desired = load_desired_cached(self.settings.inventory)
+        except InventoryChanged as exc:  # a read that raced a writer: skip, like a torn world file
+            self.journal.append("cycle_skipped", **error_fields(exc))
+            return CycleReport(skipped=True, reason=str(exc))
+        except DesiredStateError as exc:  # a human must fix it: journaled, then raised (exit 2)
+            self.journal.append("cycle_skipped", **error_fields(exc))
+            raise
         policy = desired.policy
         snapshot = self.load_world()
         if snapshot is None:
-            report = CycleReport(skipped=True, reason="world state unusable")
+            report = CycleReport(skipped=True, reason=world_unusable(self.world_errors))
         else:
             memory = Memory(self.settings)
             memory.doc["cycle"] += 1
@@ -156,6 +178,7 @@ class Engine:
         report.confirm_after, report.confirm_interval = policy.confirm_after, policy.confirm_interval
         if snapshot is None:
             return report
+        report.expired.extend(self._hosts_left_inventory(memory, desired, now))
         open_actions = self.queue.list(OPEN_FOLDERS)  # read once per cycle
         open_keys = {i.key for i in open_actions if i.key}
         self._open_targets = {_target(k) for k in open_keys}
@@ -206,6 +229,39 @@ class Engine:
         memory.save()
         report.expired.extend(self._expire_by_ttl(now))
         return report
+
+    def _hosts_left_inventory(self, memory: Memory, desired: DesiredState, now: datetime) -> list[str]:
+        """Hosts the desired state no longer names: journaled once, their memory dropped (a host that
+        comes back starts afresh), and their pending actions expired - never run against an
+        inventory that does not name the host."""
+        known = memory.doc["inventory_hosts"]
+        left = sorted(set(known or ()) - set(desired.hosts))
+        if left:
+            self.journal.append(
+                "host_left_inventory",
+                hosts=left,
+                summary=f"left the inventory: {', '.join(left)}; their pending actions expire",
+            )
+            for host in left:
+                memory.doc["hosts"].pop(host, None)
+                memory.doc["left_inventory"][host] = isotime(now)
+        for host in [h for h in memory.doc["left_inventory"] if h in desired.hosts]:
+            memory.doc["left_inventory"].pop(host)  # back in the inventory
+        memory.doc["inventory_hosts"] = sorted(desired.hosts)
+        expired = []
+        for info in self.queue.list(("pending",)):
+            if info.host and info.host not in desired.hosts:
+                reason = f"host {info.host} left the inventory"
+                self.queue.move(
+                    info.id,
+                    "pending",
+                    "expired",
+                    "action_expired",
+                    result={"status": "expired", "reason": reason},
+                    reason=reason,
+                )
+                expired.append(info.id)
+        return expired
 
     # -- observation bookkeeping ----------------------------------------------------------
     def _count(

@@ -6,7 +6,13 @@ import time
 from datetime import timedelta
 
 from steward.config import Settings
-from steward.desired import DesiredStateError, load_desired_cached
+from steward.desired import (
+    DesiredStateError,
+    NoHostMatched,
+    error_fields,
+    hosts_matching,
+    load_desired_cached,
+)
 from steward.engine import Memory
 from steward.journal import Journal, utcnow
 from steward.runner import RunOutcome, run_playbook
@@ -39,9 +45,35 @@ def wait_until_a_look_counts(settings: Settings) -> float:
     return 0.0
 
 
+def check_before_observing(settings: Settings, journal: Journal, limit: str | None) -> list[str]:
+    """The hosts this observe will look at, or DesiredStateError (journaled) when it must not run.
+
+    An inventory that does not parse, changed while read or names no Steward host, and a --limit
+    that matches no host of it, are errors: never an observe that "succeeds" watching nothing.
+    The limit is resolved by Ansible's own pattern code against the same inventory."""
+    try:
+        desired = load_desired_cached(settings.inventory)
+        if limit is None:
+            return sorted(desired.hosts)
+        matched = [limit] if limit in desired.hosts else hosts_matching(settings.inventory, limit)
+        if not matched:
+            raise NoHostMatched(limit, settings.inventory, f"its hosts are {', '.join(sorted(desired.hosts))}")
+        return matched
+    except NoHostMatched as exc:
+        journal.append("observe_refused", limit=limit, reason=str(exc))
+        raise
+    except DesiredStateError as exc:
+        fields = error_fields(exc)
+        journal.append("cycle_skipped", **{**fields, "reason": fields["reason"] + "; nothing observed"}, limit=limit)
+        raise
+
+
 def observe(settings: Settings, journal: Journal, limit: str | None = None, wait: bool = True) -> RunOutcome:
-    """One observe.yml run; `wait`: first let confirm_interval pass, so the look counts in the engine."""
+    """One observe.yml run; `wait`: first let confirm_interval pass, so the look counts in the engine.
+
+    DesiredStateError (journaled, nothing run) when the inventory or the limit cannot be used."""
     paths = settings.paths.ensure()
+    check_before_observing(settings, journal, limit)
     if wait:
         wait_until_a_look_counts(settings)
     cycle = new_cycle_id()

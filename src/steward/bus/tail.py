@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from steward.bus.bus import EventBus
+from steward.inert import terminal
 
 
 def _decode(fields: dict[Any, Any]) -> dict[str, Any]:
@@ -90,6 +91,23 @@ def _load(raw: bytes) -> dict[str, Any] | None:
 
 
 def describe(event: dict[str, Any]) -> str:
-    keys = ("host", "key", "action", "cycle", "play", "task", "reason", "via", "msg")
-    rest = " ".join(f"{k}={event[k]}" for k in keys if event.get(k) is not None)
-    return f"{event.get('at') or '-'} {event.get('type') or '-':<22} {rest}".rstrip()
+    """One inert line: time, type, then the fields a human needs - for a skipped cycle the unusable
+    files (world or inventory, with line and column) and why, for hosts that left the inventory their names."""
+    reason = str(event.get("reason") or "")
+    parts = []
+    for k in ("host", "hosts", "key", "action", "cycle", "play", "task", "reason", "file", "via", "msg"):
+        value = event.get(k)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if k == "file":
+            if event.get("line") is not None:
+                value = f"{value}:{event['line']}:{event.get('column') or 0}"
+            if str(event[k]) in reason:
+                continue  # the reason names it already
+        parts.append(f"{k}={value}")
+    errors = event.get("errors")
+    if isinstance(errors, dict) and not all(str(name) in reason for name in errors):
+        parts.append("errors=" + "; ".join(f"{name}: {why}" for name, why in sorted(errors.items(), key=str)))
+    return terminal(f"{event.get('at') or '-'} {event.get('type') or '-':<22} {' '.join(parts)}".rstrip())
