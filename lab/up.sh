@@ -66,8 +66,21 @@ pid_is() { # pidfile needle...
 if [[ -d $LAB_DIR && ! -e $LAB_DIR/$MARKER ]] && [[ -n $(ls -A "$LAB_DIR" 2>/dev/null) ]]; then
   die "$LAB_DIR exists, is not empty and is not a Steward lab (no $MARKER): refusing to use it"
 fi
+# The lab folder holds its ssh keys and docker sockets: it must be ours. A folder someone else
+# made (a pre-created /tmp/steward-lab owned by another user, or writable by others) is refused,
+# as Steward refuses such a state folder; so is a symlink (it could lead anywhere).
+[[ ! -L $LAB_DIR ]] || die "$LAB_DIR is a symlink: refusing to use it"
+if [[ -e $LAB_DIR ]]; then
+  [[ -d $LAB_DIR ]] || die "$LAB_DIR exists and is not a folder"
+  owner=$(stat -c %u "$LAB_DIR")
+  [[ $owner == "$(id -u)" ]] || die "$LAB_DIR is owned by uid $owner, not by us (uid $(id -u)): refusing to use a lab folder we did not create"
+  perms=$(stat -c %a "$LAB_DIR")
+  (( (8#$perms & 8#022) == 0 )) || die "$LAB_DIR is writable by group or others (mode $perms): refusing to use it"
+else
+  mkdir -m 755 "$LAB_DIR"
+fi
 mkdir -p "$LAB_DIR/ssh" "$LAB_DIR/hosts" "$LAB_DIR/cp" "$LAB_DIR/image" /run/sshd
-touch "$LAB_DIR/$MARKER"
+[[ -e $LAB_DIR/$MARKER ]] || touch "$LAB_DIR/$MARKER"
 chmod 700 "$LAB_DIR/ssh" "$LAB_DIR/cp"
 
 SSH_DIR=$LAB_DIR/ssh
