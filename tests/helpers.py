@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,10 +41,10 @@ def iso(when: datetime) -> str:
 def container(name: str, state: str = "running", image: str = IMAGE, **kw: Any) -> dict[str, Any]:
     return {
         "name": name,
-        "id": name[:12].ljust(12, "0"),
+        "id": hashlib.sha256(name.encode()).hexdigest()[:12],
         "state": state,
         "image": image,
-        "image_id": "sha256:x",
+        "image_id": "sha256:" + hashlib.sha256(image.encode()).hexdigest(),
         "health": None,
         "restart_count": 0,
         "started_at": None,

@@ -11,7 +11,18 @@ Nothing about a host's state fails the task:
 * unreachable (the connection failed) -> ``reachable: false``, Ansible's message, ``checks: {}``;
 * the module itself failed on the node (no usable python, a crash) -> every requested check is
   ``check_failed`` with the message;
-* otherwise the checks as the module reported them.
+* otherwise the checks as the module reported them, each one validated first, field by field,
+  with plugins/module_utils/_world_schema.py (the same code the controller's loader runs): a
+  check with a value the schema does not allow becomes ``invalid_report`` ("could not look:
+  invalid value from the node (field, escaped excerpt)") for this host only; the valid checks
+  stay as they are. A ``checks`` that is not an object, or a report larger than
+  ``MAX_REPORT_BYTES``, makes every requested check ``invalid_report``. A check the node
+  reports but was not asked for is dropped; one it leaves out is ``invalid_report``.
+
+So the world file (and the world document in the task result, which the executor judges on) is
+always schema-valid: an unusable world file still means torn or corrupt, and one bad node is
+that node's "could not look", never the whole fleet's. Text from the node or the connection
+that goes into the document (unreachable and failure messages) is escaped into one line.
 
 The task only fails for its own bad arguments or when the world file cannot be written.
 """
@@ -26,12 +37,13 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.homelab.steward.plugins.module_utils import _world_schema as schema
 from ansible_collections.homelab.steward.plugins.module_utils._atomic import atomic_write_json
 
 display = Display()
 
 MODULE = "homelab.steward.node_observe"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = schema.SCHEMA_VERSION
 
 # The module's options (plugins/modules/node_observe.py ARGUMENT_SPEC; a unit test keeps them equal).
 ARGUMENT_SPEC = dict(
@@ -74,12 +86,55 @@ def build_world(host: str, now: datetime, cycle: str | None, reachable: bool, er
 
 
 def failure_message(module_result: dict) -> str:
-    """One line saying why the module did not return checks."""
+    """One line saying why the module did not return checks (escaped: it is the node's text)."""
     msg = to_text(module_result.get("msg") or "the node_observe module failed")
     stderr = to_text(module_result.get("module_stderr") or "").strip()
     if stderr:
         msg = f"{msg}: {stderr.splitlines()[-1]}"
-    return msg
+    return schema.inert(msg)
+
+
+def validated_checks(requested: dict, reported: object) -> tuple[dict, list[str]]:
+    """The checks to record for this host, each one schema-valid; and one line per refused check.
+
+    ``reported`` is the module's ``checks`` as the node sent it (untrusted).
+    """
+    problems: list[str] = []
+    areas = sorted(requested)
+    if not isinstance(reported, dict):
+        problem = schema.InvalidValue("checks", reported, "not an object")
+        return {area: schema.invalid_report(problem) for area in areas}, [str(problem)]
+    size = schema.report_size(reported)
+    if size > schema.MAX_REPORT_BYTES:
+        problem = schema.InvalidValue(
+            "checks", reported, f"the report is {size} bytes, more than {schema.MAX_REPORT_BYTES}"
+        )
+        return {area: schema.invalid_report(problem) for area in areas}, [str(problem)]
+    checks = {}
+    for area in areas:
+        if area not in reported:
+            problem = schema.InvalidValue("checks." + schema.inert(area), None, "the node did not report this check")
+        else:
+            problem = schema.check_problem(area, reported[area])
+        if problem is None:
+            checks[area] = reported[area]
+        else:
+            checks[area] = schema.invalid_report(problem)
+            problems.append(str(problem))
+    extra = [k for k in reported if k not in requested]
+    if extra:
+        problems.append(f"checks: dropped {len(extra)} check(s) that were not requested")
+    return checks, problems
+
+
+def _elapsed(requested: dict, value: object) -> dict | None:
+    """The module's per-check timings, if they are what they should be (else left out)."""
+    if not isinstance(value, dict) or len(value) > len(requested) or not set(value) <= set(requested):
+        return None
+    for seconds in value.values():
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
+            return None
+    return value
 
 
 class ActionModule(ActionBase):
@@ -100,6 +155,8 @@ class ActionModule(ActionBase):
         state_dir = args["state_dir"]
         if state_dir is not None and not os.path.isabs(state_dir):
             raise AnsibleActionFail(f"state_dir must be an absolute path, got {state_dir!r}")
+        if args["cycle"] and schema.cycle_problem(args["cycle"]):
+            raise AnsibleActionFail(f"cycle: {schema.cycle_problem(args['cycle'])}")
         if args["timeout"] <= 0:
             raise AnsibleActionFail(f"timeout must be a positive number of seconds, got {args['timeout']}")
         requested = args["checks"]
@@ -121,19 +178,24 @@ class ActionModule(ActionBase):
         now = datetime.now(UTC)
 
         if module_result.get("unreachable"):
-            reachable, error, checks = False, to_text(module_result.get("msg") or "host unreachable"), {}
-        elif module_result.get("failed") or not isinstance(module_result.get("checks"), dict):
+            error = schema.inert(to_text(module_result.get("msg") or "host unreachable"))
+            reachable, checks = False, {}
+        elif module_result.get("failed") or "checks" not in module_result:
             reachable, error = True, None
             why = failure_message(module_result)
             checks = {area: {"status": "check_failed", "error": why} for area in sorted(requested)}
             display.warning(f"{host}: the checks could not run on the node, recorded as check_failed: {why}")
         else:
-            reachable, error, checks = True, None, module_result["checks"]
+            reachable, error = True, None
+            checks, problems = validated_checks(requested, module_result["checks"])
+            for problem in problems:
+                display.warning(f"{host}: invalid report from the node, recorded as invalid_report: {problem}")
 
         world = build_world(host, now, args["cycle"], reachable, error, checks)
         result.update(world=world, reachable=reachable)
-        if "elapsed" in module_result:
-            result["elapsed"] = module_result["elapsed"]
+        elapsed = _elapsed(requested, module_result.get("elapsed"))
+        if elapsed is not None:
+            result["elapsed"] = elapsed
         if not reachable:
             result["msg"] = f"host unreachable, recorded as such: {error}"
         if state_dir is not None:

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import container, world_doc
 from steward.store.atomic import atomic_move, atomic_write_bytes, atomic_write_json
-from steward.store.world import WorldFileError, load_world, load_world_file
+from steward.store.world import MAX_WORLD_FILE_BYTES, WorldFileError, load_world, load_world_file
 
 HOSTS = ("saturn", "piha", "solaria")
 MANY = [container(f"svc{i:02d}") for i in range(40)]  # ~8 KB per file: torn writes are likely
@@ -62,11 +62,16 @@ def test_atomic_move_never_overwrites(tmp_path: Path) -> None:
         (b"{}", "schema"),
         (b"[]", "not a JSON object"),
         (json.dumps({**world_doc("piha", []), "schema": 2}).encode(), "schema"),
-        (json.dumps(world_doc("saturn", [])).encode(), "host is 'saturn'"),
+        (json.dumps(world_doc("saturn", [])).encode(), 'host: not the host the file is for, "piha", got "saturn"'),
         (json.dumps({**world_doc("piha", []), "observed_at": "yesterday"}).encode(), "ISO 8601"),
         (json.dumps({**world_doc("piha", []), "checks": []}).encode(), "checks"),
-        (json.dumps(world_doc("piha", None)).encode(), "containers is not a list"),
-        (json.dumps(world_doc("piha", [{"state": "running"}])).encode(), "no name"),
+        (json.dumps(world_doc("piha", None)).encode(), "checks.docker.containers: not a list, got null"),
+        (json.dumps(world_doc("piha", [{"state": "running"}])).encode(), r"docker.containers\[0\]: missing .*name"),
+        (json.dumps(world_doc("piha", [container("mqtt", state="x")])).encode(), r"containers\[0\].state: not one of"),
+        (json.dumps({**world_doc("piha", []), "checks": {"docker": {"status": "bogus"}}}).encode(), "docker.status"),
+        (json.dumps(world_doc("piha", [container("a\n---\n- hosts: all")])).encode(), r"containers\[0\].name"),
+        (json.dumps({**world_doc("piha", []), "observed_at": "2026-11-27T04:00:00"}).encode(), "time zone"),
+        (b" " * (MAX_WORLD_FILE_BYTES + 1) + b"{}", "larger than"),
     ],
 )
 def test_loader_rejects_unusable_world_files(tmp_path: Path, content: bytes, why: str) -> None:

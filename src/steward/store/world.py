@@ -3,24 +3,57 @@
 `{}` is never "nothing is running". An empty, truncated, non-JSON or wrong-schema world
 file makes `load_world` return an unusable `WorldSnapshot`; callers then skip the cycle
 and keep the last-known-good snapshot (see `LastKnownGood`).
+
+"Wrong schema" is judged field by field, for every check, by the collection's
+plugins/module_utils/_world_schema.py — the same code the node_observe action plugin runs
+before it writes a world file. The controller writes only schema-valid files (a node's bad
+value becomes that check's `invalid_report`), so a file that fails here is torn, corrupt or
+not the controller's, and skipping the cycle keeps its purpose.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from steward.store.atomic import atomic_write_bytes
 
-SCHEMA = 1
-DOCKER_STATUSES = {"ok", "engine_unreachable", "permission_denied", "api_error", "check_failed"}
+
+def _load_schema() -> ModuleType:
+    """The collection's plugins/module_utils/_world_schema.py, loaded from this checkout by path.
+
+    One definition of the world file for both sides: the node_observe action plugin imports it as
+    ``ansible_collections.homelab.steward.plugins.module_utils._world_schema``; the controller
+    package cannot import it by that name without Ansible's collection loader, so it loads the
+    very same file (the package is an editable install of the repository that holds the
+    collection: src/steward/store/world.py -> the repository root is three levels up).
+    """
+    path = Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "_world_schema.py"
+    name = "steward._world_schema"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise ImportError(f"the world schema {path} is missing: steward must run from the collection's checkout")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+schema = _load_schema()
+SCHEMA = schema.SCHEMA_VERSION
+MAX_WORLD_FILE_BYTES: int = schema.MAX_WORLD_FILE_BYTES
 
 
 class WorldFileError(ValueError):
-    """One world file cannot be used; the message says why."""
+    """One world file cannot be used; the message says why, naming the field."""
 
 
 @dataclass(frozen=True)
@@ -38,41 +71,13 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _require(cond: bool, why: str) -> None:
-    if not cond:
-        raise WorldFileError(why)
-
-
 def validate_world(doc: Any, expected_host: str) -> dict[str, Any]:
-    _require(isinstance(doc, dict), "not a JSON object")
-    _require(doc.get("schema") == SCHEMA, f"schema is {doc.get('schema')!r}, expected {SCHEMA}")
-    _require(doc.get("host") == expected_host, f"host is {doc.get('host')!r}, file is for {expected_host!r}")
-    observed_at = doc.get("observed_at")
-    _require(isinstance(observed_at, str), "observed_at missing")
-    try:
-        parse_time(observed_at)
-    except ValueError:
-        raise WorldFileError(f"observed_at {observed_at!r} is not an ISO 8601 time") from None
-    _require(isinstance(doc.get("cycle"), str), "cycle missing")
-    _require(isinstance(doc.get("reachable"), bool), "reachable is not true/false")
-    _require(doc.get("error") is None or isinstance(doc.get("error"), str), "error is not a string")
-    checks = doc.get("checks")
-    _require(isinstance(checks, dict), "checks is not an object")
-    docker = checks.get("docker")
-    if docker is not None:
-        _require(isinstance(docker, dict), "checks.docker is not an object")
-        status = docker.get("status")
-        _require(status in DOCKER_STATUSES, f"checks.docker.status {status!r} unknown")
-        containers = docker.get("containers")
-        if status == "ok":
-            _require(isinstance(containers, list), "checks.docker.containers is not a list")
-            for c in containers:
-                _require(isinstance(c, dict), "a container is not an object")
-                _require(isinstance(c.get("name"), str) and bool(c["name"]), "a container has no name")
-                _require(isinstance(c.get("state"), str), f"container {c.get('name')!r} has no state")
-        else:
-            _require(containers is None, "checks.docker.containers must be null when the engine was not read")
-    return doc
+    """`doc` if it is a valid world document for `expected_host` (every check, every field);
+    else WorldFileError naming the first field that is not (plugins/module_utils/_world_schema.py)."""
+    problem = schema.world_problem(doc, expected_host)
+    if problem is not None:
+        raise WorldFileError(str(problem))
+    return doc  # type: ignore[no-any-return]
 
 
 def load_world_file(path: Path) -> dict[str, Any]:
@@ -86,6 +91,8 @@ def _load(path: Path) -> tuple[dict[str, Any], bytes]:
         raise WorldFileError(f"unreadable: {exc.strerror}") from None
     if not raw.strip():
         raise WorldFileError("empty file")
+    if len(raw) > MAX_WORLD_FILE_BYTES:
+        raise WorldFileError(f"{len(raw)} bytes, larger than the {MAX_WORLD_FILE_BYTES} a world file may have")
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
