@@ -3,6 +3,15 @@
     server = RedisServer(tmp_path / "redis")              # no persistence, loopback only
     server = RedisServer(folder, persistent=True)         # append-only file, fsync on every write
     server = RedisServer(folder, bind=("127.0.0.1", "198.18.0.1"))   # reachable from the lab bridge
+    server = RedisServer(folder, nodes=("saturn", "piha"))            # + one XADD-only user per node
+    server = RedisServer(folder, acl=False)                           # no users: anyone may do anything
+
+ACL users by default, as docs/operations.md asks for production: the default user is off, so a
+client that does not authenticate can do nothing; `steward` (the controller: Steward's bus, the
+rulebook's source, `steward events`) may use the stream commands on `steward:*` only;
+`node-<host>` may only XADD to `steward:events`; `admin` may do anything (for the tests' own
+checks). `url` is the controller's, `admin_url` the admin's, `node_url(host)` a node's. Every
+password is random and contains "pw-", so a test can grep every log for it.
 
 `start()` returns once the server answers PING (again on the same port and folder after
 `stop()`, so a persistent server comes back with its data). `missing()` says why no test can
@@ -13,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -47,6 +57,8 @@ class RedisServer:
         persistent: bool = False,
         bind: Sequence[str] = ("127.0.0.1",),
         extra: Sequence[str] = (),
+        acl: bool = True,
+        nodes: Sequence[str] = (),
     ) -> None:
         self.folder = folder
         self.port = port or free_port()
@@ -54,10 +66,46 @@ class RedisServer:
         self.bind = tuple(bind)
         self.extra = tuple(extra)  # more redis-server options, e.g. ("--requirepass", "s3cret")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.acl = acl
+        self.nodes = tuple(nodes)
+        self.password = f"ctl-pw-{secrets.token_hex(8)}"
+        self.admin_password = f"adm-pw-{secrets.token_hex(8)}"
+        self.node_passwords = {n: f"node-pw-{secrets.token_hex(8)}" for n in self.nodes}
+
+    def _url(self, user: str | None, password: str | None) -> str:
+        auth = f"{user}:{password}@" if user and self.acl else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The controller's URL (user `steward`), or a plain one without ACL users."""
+        return self._url("steward", self.password)
+
+    @property
+    def admin_url(self) -> str:
+        return self._url("admin", self.admin_password)
+
+    def node_url(self, host: str) -> str:
+        return self._url(f"node-{host}", self.node_passwords[host])
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.password, self.admin_password, *self.node_passwords.values()] if self.acl else []
+
+    def acl_lines(self) -> list[str]:
+        lines = [
+            # off: a client that did not authenticate can do nothing. Its permissions are all: Redis 7.0
+            # replays the append-only file as the default user, and an EXEC of a propagated XREADGROUP
+            # (MULTI, XCLAIM, XGROUP SETID, EXEC) fails with NOPERM otherwise - the group's reads and
+            # acknowledgements would be lost on a restart.
+            "user default off resetpass ~* &* +@all",
+            f"user admin on >{self.admin_password} ~* &* +@all",
+            # the controller: Steward's bus (XADD), the source (group, read, ack, info), events tail
+            f"user steward on >{self.password} ~steward:* resetchannels -@all +@stream +ping +hello +client|setname",
+        ]
+        for node, password in self.node_passwords.items():
+            lines.append(f"user node-{node} on >{password} ~steward:events resetchannels -@all +xadd")
+        return lines
 
     def start(self, timeout: float = 10) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +114,11 @@ class RedisServer:
         cmd += ["--dir", str(self.folder), "--daemonize", "no"]
         if self.bind != ("127.0.0.1",):
             cmd += ["--protected-mode", "no"]  # other clients than loopback, on addresses we chose
+        if self.acl:
+            aclfile = self.folder / "users.acl"
+            aclfile.write_text("\n".join(self.acl_lines()) + "\n")
+            os.chmod(aclfile, 0o600)
+            cmd += ["--aclfile", str(aclfile)]
         cmd += self.extra
         with (self.folder / "redis.log").open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -91,6 +144,7 @@ class RedisServer:
             self.proc.wait(timeout=10)
 
     def client(self, **kw: Any) -> Any:
+        """A client as `admin` (may do anything), for the tests' own set-up and checks."""
         import redis
 
-        return redis.Redis.from_url(self.url, **{"decode_responses": True, "socket_timeout": 5, **kw})
+        return redis.Redis.from_url(self.admin_url, **{"decode_responses": True, "socket_timeout": 5, **kw})

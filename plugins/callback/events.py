@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
+import re
 import secrets
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ansible.plugins.callback import CallbackBase
 
@@ -22,8 +27,13 @@ description:
   - When the C(steward) package is importable the events go through C(steward.journal.Journal)
     (journal, Redis stream, outbox). Otherwise they are sent with a direct Redis XADD with a
     short timeout; Redis being down never fails or slows the playbook (one warning).
-  - Never publishes task arguments or module results; only C(msg) (truncated), and nothing
-    at all from results with C(no_log).
+  - Never publishes task arguments or module results; only C(msg) (truncated, control characters
+    escaped), and nothing at all from results with C(no_log).
+  - Every XADD trims with C(MAXLEN ~ 100000), Steward's one stream-length policy for every producer.
+  - Redis must authenticate its clients. A URL without a password, or a server that answers a client
+    that did not authenticate, is refused (one warning, nothing sent) unless
+    C(STEWARD_REDIS_ALLOW_UNAUTHENTICATED) is set and the URL is loopback or C(unix://).
+    The password never appears in a warning (C(***)).
 requirements:
   - redis (python library) when the steward package is not installed
 options:
@@ -58,6 +68,71 @@ options:
 
 MSG_LIMIT = 300
 TIMEOUT = 0.5
+MAXLEN = 100_000  # steward.bus.DEFAULT_MAXLEN: one stream-length policy for every producer
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085\ufeff]")
+
+
+def inert(text: str) -> str:
+    """One printable line: control characters as visible escapes (steward.inert.terminal's rule)."""
+    return _CONTROL.sub(
+        lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) <= 0xFF else f"\\u{ord(m.group(0)):04x}", text
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (userinfo or ?password=) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<url hidden: unparsable>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{hostport}"
+    query = re.sub(r"(?i)(password=)[^&#]*", r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_secrets(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = re.search(r"(?i)(?:^|&)password=([^&#]*)", parts.query)
+    values = {parts.password, unquote(parts.password or ""), found.group(1) if found else None}
+    return [v for v in values if v]
+
+
+def redact(text: str, url: str | None) -> str:
+    for secret in url_secrets(url) if url else []:
+        text = text.replace(secret, "***")
+    return text
+
+
+def refusal(url: str) -> str | None:
+    """Why this Redis is not one to send to (no authentication), or None."""
+    parts = urlsplit(url)
+    local = parts.scheme == "unix" or parts.hostname == "localhost"
+    with contextlib.suppress(ValueError):
+        local = local or ipaddress.ip_address(parts.hostname or "").is_loopback
+    allow = os.environ.get("STEWARD_REDIS_ALLOW_UNAUTHENTICATED", "").strip().lower() in ("1", "true", "yes", "on")
+    if allow:
+        return None if local else "STEWARD_REDIS_ALLOW_UNAUTHENTICATED is only accepted for a loopback Redis"
+    if not url_secrets(url):
+        return f"{redact_url(url)} has no password: Redis must authenticate its clients"
+    try:
+        if parts.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(TIMEOUT)
+            sock.connect(parts.path)
+        else:
+            sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=TIMEOUT)
+        with sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(64).startswith(b"+PONG"):
+                return f"Redis at {redact_url(url)} answers clients that did not authenticate"
+    except OSError:
+        return None  # unreachable: the XADD reports it
+    return None
 
 
 def _now() -> str:
@@ -121,23 +196,31 @@ class CallbackModule(CallbackBase):
             if self.redis_url:
                 self._xadd({"id": _new_id(), "type": type_, "at": _now(), **fields})
         except Exception as exc:  # noqa: BLE001 - a notification must never break the playbook
-            self._warn_once(f"steward events: {exc}")
+            self._warn_once(f"steward events: {redact(str(exc), self.redis_url)}")
 
     def _xadd(self, event: dict[str, Any]) -> None:
         if self._down:
             return
         try:
             if self._redis is None:
+                why = refusal(self.redis_url or "")
+                if why:
+                    self._down = True
+                    self._warn_once(f"steward events: refusing to publish: {why}")
+                    return
                 import redis
 
                 self._redis = redis.Redis.from_url(
                     self.redis_url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT
                 )
             fields = {"id": event["id"], "type": event["type"], "event": json.dumps(event, sort_keys=True, default=str)}
-            self._redis.xadd(self.stream, fields)
+            self._redis.xadd(self.stream, fields, maxlen=MAXLEN, approximate=True)
         except Exception as exc:  # noqa: BLE001
             self._down = True
-            self._warn_once(f"steward events: Redis unavailable, events not published ({exc})")
+            self._warn_once(
+                f"steward events: Redis at {redact_url(self.redis_url or '')} unavailable, events not published "
+                f"({redact(str(exc), self.redis_url)})"
+            )
 
     def _warn_once(self, msg: str) -> None:
         if not getattr(self, "_warned", False):
@@ -160,7 +243,7 @@ class CallbackModule(CallbackBase):
         if not (result._task.no_log or res.get("_ansible_no_log")):
             msg = res.get("msg")
             if msg:
-                fields["msg"] = str(msg)[:MSG_LIMIT]
+                fields["msg"] = inert(str(msg)[:MSG_LIMIT])
         self._emit(type_, **fields)
 
     def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
@@ -184,4 +267,4 @@ class CallbackModule(CallbackBase):
             try:
                 self._journal.flush()
             except Exception as exc:  # noqa: BLE001
-                self._warn_once(f"steward events: {exc}")
+                self._warn_once(f"steward events: {redact(str(exc), self.redis_url)}")

@@ -44,14 +44,14 @@ all:
 """
 
 
-def run(tmp: Path, port: int) -> tuple[subprocess.CompletedProcess[str], float]:
+def run(tmp: Path, url: str) -> tuple[subprocess.CompletedProcess[str], float]:
     (tmp / "play.yml").write_text(PLAYBOOK)
     (tmp / "hosts.yml").write_text(INVENTORY)
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_CALLBACKS_ENABLED": "homelab.steward.events",
-        "STEWARD_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "STEWARD_REDIS_URL": url,
         "STEWARD_JOURNAL": str(tmp / "state" / "journal.jsonl"),
     }
     t0 = time.monotonic()
@@ -70,9 +70,8 @@ def run(tmp: Path, port: int) -> tuple[subprocess.CompletedProcess[str], float]:
 def test_events_reach_stream(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis").start()
     client = server.client(decode_responses=False)
-    port = server.port
     try:
-        proc, _ = run(tmp_path, port)
+        proc, _ = run(tmp_path, server.url)
         assert "PLAY RECAP" in proc.stdout, proc.stdout + proc.stderr
         entries = client.xrange("steward:events")
         types = [f[b"type"].decode() for _, f in entries]
@@ -86,10 +85,26 @@ def test_events_reach_stream(tmp_path: Path) -> None:
 
 
 def test_redis_down(tmp_path: Path) -> None:
-    proc, _ = run(tmp_path, free_port())
+    proc, _ = run(tmp_path, f"redis://steward:down-pw-x1@127.0.0.1:{free_port()}/0")
+    assert "down-pw-x1" not in proc.stdout + proc.stderr
     assert "PLAY RECAP" in proc.stdout, proc.stdout + proc.stderr
     lines = (tmp_path / "state" / "journal.jsonl").read_text().splitlines()
     assert [json.loads(x)["type"] for x in lines] == EXPECTED
     # not retried per event: every event waits in the outbox, spooled in order, for Redis to come back
     spooled = (tmp_path / "state" / "engine" / "outbox.jsonl").read_text().splitlines()
     assert [json.loads(x)["type"] for x in spooled] == EXPECTED
+
+
+def test_an_unauthenticated_redis_is_refused_and_no_password_is_printed(tmp_path: Path) -> None:
+    """A Redis anyone may write to (no ACL users) is not published to; the URL is shown with ***."""
+    open_server = RedisServer(tmp_path / "open", acl=False).start()
+    try:
+        url = f"redis://steward:leak-pw-q7@127.0.0.1:{open_server.port}/0"
+        proc, _ = run(tmp_path, url)
+        assert "PLAY RECAP" in proc.stdout, proc.stdout + proc.stderr
+        assert open_server.client().xlen("steward:events") == 0
+        assert "leak-pw-q7" not in proc.stdout + proc.stderr
+        outbox = tmp_path / "state" / "engine" / "outbox.jsonl"
+        assert [json.loads(x)["type"] for x in outbox.read_text().splitlines()] == EXPECTED  # kept, not lost
+    finally:
+        open_server.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from redis_server import RedisServer, missing
@@ -13,6 +14,8 @@ from redis_server import RedisServer, missing
 from steward.bus import EventBus, Outbox, bus_from_env, new_event_id, stream_fields
 from steward.cli import main
 from steward.journal import Journal
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -228,7 +231,42 @@ def test_a_large_cycle_is_sent_in_batches_and_only_the_failed_rest_is_spooled(tm
     assert ids(server) == [e["id"] for e in events]
 
 
-def test_events_tail_says_so_when_redis_is_unreachable(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("STEWARD_REDIS_URL", "redis://127.0.0.1:1/0")
-    assert main(["--state-dir", str(tmp_path), "events", "tail"]) == 1
-    assert "error:" in capsys.readouterr().err
+def test_events_tail_says_so_when_redis_is_unreachable_and_reads_the_journal(tmp_path, monkeypatch, capsys) -> None:
+    Journal(tmp_path / "journal.jsonl", bus=None).append("test", host="piha", summary="web\x1b[2J is\ndown")
+    monkeypatch.setenv("STEWARD_REDIS_URL", "redis://steward:tail-pw-9@127.0.0.1:1/0")
+    assert main(["--state-dir", str(tmp_path), "events", "tail"]) == 0
+    out, err = capsys.readouterr()
+    assert "notice: event stream steward:events at redis://steward:***@127.0.0.1:1/0 unavailable" in err
+    assert "tail-pw-9" not in out + err
+    assert "host=piha" in out and "\x1b" not in out
+
+
+def test_a_redis_without_authentication_is_refused_and_events_wait_in_the_outbox(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("STEWARD_REDIS_ALLOW_UNAUTHENTICATED", raising=False)
+    open_server = RedisServer(tmp_path / "open", acl=False).start()
+    try:
+        for url in (open_server.url, f"redis://steward:any-pw@127.0.0.1:{open_server.port}/0"):
+            bus = EventBus(url, tmp_path / str(len(url)) / "outbox.jsonl", retry_after=0.0)
+            event = ev(0)
+            bus.publish([event])
+            assert open_server.client().xlen("steward:events") == 0
+            assert [e["id"] for e in bus.outbox.read(10)[0]] == [event["id"]]
+        # the explicit development flag, on loopback only
+        dev = EventBus(open_server.url, tmp_path / "dev" / "outbox.jsonl", allow_unauthenticated=True)
+        dev.publish([ev(1)])
+        assert open_server.client().xlen("steward:events") == 1
+        far = EventBus("redis://198.51.100.9:6379/0", tmp_path / "far" / "outbox.jsonl", allow_unauthenticated=True)
+        with pytest.raises(Exception, match="only accepted for a loopback"):
+            far.client()
+    finally:
+        open_server.stop()
+
+
+def test_one_stream_length_policy() -> None:
+    from ansible_collections.homelab.steward.plugins.callback import events as callback
+    from steward.bus import DEFAULT_MAXLEN
+
+    agent = (ROOT / "roles" / "node_agent" / "files" / "steward_node_agent.py").read_text()
+    defaults = (ROOT / "roles" / "node_agent" / "defaults" / "main.yml").read_text()
+    assert DEFAULT_MAXLEN == 100_000 == callback.MAXLEN
+    assert "MAXLEN = 100_000" in agent and "node_agent_maxlen: 100000" in defaults

@@ -14,6 +14,13 @@ replays at that boundary. The position of the last event written to Redis is kep
 small state file, so a restarted agent replays what it missed too, but never more than
 ``replay_max_seconds`` (600) back. Without a state file it starts from now.
 
+Redis must authenticate it: the agent refuses a config without ``redis_password`` and a server
+that answers a client that did not authenticate (checked on every connect), unless
+``allow_unauthenticated`` is true and ``redis_host`` is a loopback address (development only).
+Give each node its own ACL user (``node-<host>``, allowed ``+xadd ~steward:events`` only). The
+password is never logged. Every XADD trims with ``MAXLEN ~ maxlen`` (default 100000, Steward's
+one stream-length policy: the same for every producer, docs/operations.md "Stream length").
+
 Usage:
   steward_node_agent.py CONFIG.json              the agent itself (the worker)
   steward_node_agent.py --supervise CONFIG.json  runs the worker as a child and restarts it
@@ -25,6 +32,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import ipaddress
 import json
 import os
 import secrets
@@ -40,6 +48,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 STREAM = "steward:events"
+MAXLEN = 100_000  # Steward's one stream-length policy (steward.bus.DEFAULT_MAXLEN)
+# Strings never to print (the Redis password): log() replaces each with ***.
+SECRETS: list[str] = []
 # A node may run a Python older than 3.11 (no datetime.UTC).
 UTC = datetime.timezone.utc  # noqa: UP017
 FILTERS = {"type": ["container"], "event": ["die", "oom", "health_status", "restart"]}
@@ -272,8 +283,10 @@ class RedisPublisher:
         on_sent: Callable[[Any], None] | None = None,
         password: str | None = None,
         username: str | None = None,
+        allow_unauthenticated: bool = False,
     ) -> None:
         self.host, self.port, self.maxlen, self.timeout = host, port, maxlen, timeout
+        self.allow_unauthenticated = allow_unauthenticated
         self.password, self.username = password or None, username or None
         self.on_sent = on_sent
         self.queue: collections.deque[tuple[dict, Any]] = collections.deque(maxlen=queue_size)
@@ -284,6 +297,19 @@ class RedisPublisher:
     def connect(self) -> None:
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         self.file = self.sock.makefile("rb")
+        if not self.allow_unauthenticated:
+            # before AUTH: a server that answers a client that did not authenticate is open to anyone
+            self.sock.sendall(encode_command("PING"))
+            try:
+                answer = read_reply(self.file)
+            except RespError:
+                answer = None  # NOAUTH (or NOPERM): it wants a login, as it should
+            if answer == "PONG":
+                self.close()
+                raise ConnectionError(
+                    "refusing this Redis: it answers clients that did not authenticate "
+                    "(turn its default user off; allow_unauthenticated only for a loopback dev Redis)"
+                )
         if self.password:
             auth = ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
             self.sock.sendall(encode_command(*auth))
@@ -406,7 +432,18 @@ def docker_events(socket_path: str, since: str | None = None, timeout: float | N
 
 
 def log(msg: str) -> None:
+    for secret in SECRETS:
+        msg = msg.replace(secret, "***")
     print(f"{datetime.datetime.now(UTC).isoformat()} steward-node-agent: {msg}", file=sys.stderr, flush=True)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_config(path: str) -> dict:
@@ -416,6 +453,20 @@ def load_config(path: str) -> dict:
         raise ValueError(f"{path}: not a JSON object")
     if float(cfg.get("replay_max_seconds", 600)) < 0:
         raise ValueError(f"{path}: replay_max_seconds must be >= 0")
+    password = cfg.get("redis_password") or ""
+    if password and password not in SECRETS:
+        SECRETS.append(str(password))
+    allow = cfg.get("allow_unauthenticated", False)
+    if not isinstance(allow, bool):
+        raise ValueError(f"{path}: allow_unauthenticated must be true or false")
+    host = str(cfg.get("redis_host", "127.0.0.1"))
+    if allow and not is_loopback(host):
+        raise ValueError(f"{path}: allow_unauthenticated is only accepted for a loopback Redis, not {host}")
+    if not allow and not password:
+        raise ValueError(
+            f"{path}: no redis_password: Redis must authenticate the agent (an ACL user node-<host> "
+            "allowed only +xadd ~steward:events); allow_unauthenticated only for a loopback dev Redis"
+        )
     return cfg
 
 
@@ -461,11 +512,12 @@ def run_worker(config_path: str) -> int:
     publisher = RedisPublisher(
         cfg.get("redis_host", "127.0.0.1"),
         int(cfg.get("redis_port", 6379)),
-        int(cfg.get("maxlen", 10000)),
+        int(cfg.get("maxlen", MAXLEN)),
         int(cfg.get("queue_size", 1000)),
         on_sent=on_sent,
         password=cfg.get("redis_password") or None,
         username=cfg.get("redis_username") or None,
+        allow_unauthenticated=bool(cfg.get("allow_unauthenticated", False)),
     )
     threading.Thread(target=publisher.run, name="redis", daemon=True).start()
     host = cfg.get("host") or socket.gethostname()

@@ -5,7 +5,8 @@
 to the stream. Redis being slow, down or restarted never blocks or fails the caller: short
 socket timeouts, and an event that could not be sent goes to the outbox spool
 (`engine/outbox.jsonl`), which is delivered, in order, before any newer event (at-least-once;
-consumers dedup on the event's `id`).
+consumers dedup on the event's `id`). Every XADD trims with the one stream-length policy
+(`DEFAULT_MAXLEN`, MAXLEN ~ 100 000); a Redis that does not authenticate its clients is refused.
 """
 
 from __future__ import annotations
@@ -14,10 +15,20 @@ from steward.bus.bus import (
     DEFAULT_MAXLEN,
     STREAM,
     EventBus,
+    RedisRefused,
     bus_from_env,
     new_event_id,
     stream_fields,
 )
 from steward.bus.outbox import Outbox
 
-__all__ = ["DEFAULT_MAXLEN", "STREAM", "EventBus", "Outbox", "bus_from_env", "new_event_id", "stream_fields"]
+__all__ = [
+    "DEFAULT_MAXLEN",
+    "STREAM",
+    "EventBus",
+    "Outbox",
+    "RedisRefused",
+    "bus_from_env",
+    "new_event_id",
+    "stream_fields",
+]

@@ -98,13 +98,28 @@ def test_resp_encoding_is_byte_exact() -> None:
 def redis_port(tmp_path: Path):
     if missing():
         pytest.skip(str(missing()))
-    server = RedisServer(tmp_path / "redis").start()
+    server = RedisServer(tmp_path / "redis", acl=False).start()  # no users: the tests' raw commands
     yield server.port
     server.stop()
 
 
+@pytest.fixture
+def acl_redis(tmp_path: Path):
+    """ACL users as docs/operations.md asks: default off, node-saturn may only XADD to the stream."""
+    if missing():
+        pytest.skip(str(missing()))
+    server = RedisServer(tmp_path / "redis", nodes=("saturn",)).start()
+    yield server
+    server.stop()
+
+
+def publisher(port: int, queue_size: int = 10, **kw) -> object:  # noqa: ANN003
+    """A publisher for a test Redis without users: the loopback development flag, explicitly."""
+    return agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=queue_size, allow_unauthenticated=True, **kw)
+
+
 def test_xadd_against_real_redis_uses_the_bus_stream_format(redis_port: int) -> None:
-    pub = agent.RedisPublisher("127.0.0.1", redis_port, maxlen=100, queue_size=10)
+    pub = publisher(redis_port)
     event = agent.map_event(DIE, "saturn")
     entry_id = pub.xadd(event)
     assert "-" in entry_id
@@ -125,9 +140,9 @@ def test_xadd_against_real_redis_uses_the_bus_stream_format(redis_port: int) -> 
 def test_events_wait_in_a_bounded_queue_while_redis_is_down(tmp_path: Path) -> None:
     if missing():
         pytest.skip(str(missing()))
-    server = RedisServer(tmp_path / "redis")
+    server = RedisServer(tmp_path / "redis", acl=False)
     port = server.port
-    pub = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=2)
+    pub = publisher(port, queue_size=2)
     threading.Thread(target=pub.run, daemon=True).start()
     events = [agent.map_event(_event("die", exitCode=str(n)), "saturn") for n in range(3)]
     for event in events:
@@ -136,7 +151,7 @@ def test_events_wait_in_a_bounded_queue_while_redis_is_down(tmp_path: Path) -> N
     assert [e["id"] for e, _ in pub.queue] == [events[1]["id"], events[2]["id"]]
     server.start()
     try:
-        check = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=1)
+        check = publisher(port, queue_size=1)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and check.command("XLEN", "steward:events") < 2:
             time.sleep(0.1)
@@ -151,7 +166,7 @@ def test_with_requirepass_the_agent_authenticates_and_a_refusal_keeps_the_event(
     """NOAUTH/WRONGPASS mean "not you (yet)": the event stays queued, nothing is dropped."""
     if missing():
         pytest.skip(str(missing()))
-    server = RedisServer(tmp_path / "redis", extra=("--requirepass", "s3cret")).start()
+    server = RedisServer(tmp_path / "redis", acl=False, extra=("--requirepass", "s3cret")).start()
     port = server.port
     try:
         wrong = agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=10, password="guess")
@@ -442,7 +457,9 @@ def test_supervisor_keeps_trying_when_the_worker_cannot_even_start(supervised) -
 def test_the_worker_exits_when_its_supervisor_is_killed(tmp_path: Path) -> None:
     """kill -9 of the supervisor cannot stop the worker; the worker notices and goes."""
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"docker_socket": f"unix://{tmp_path}/none.sock", "redis_port": free_port()}))
+    config.write_text(
+        json.dumps({"docker_socket": f"unix://{tmp_path}/none.sock", "redis_port": free_port(), "redis_password": "pw-supervised-1"})
+    )
     log = tmp_path / "agent.log"
     with log.open("wb") as fh:
         sup = subprocess.Popen([sys.executable, str(AGENT), "--supervise", str(config)], stderr=fh)
@@ -466,13 +483,64 @@ def test_the_worker_exits_when_its_supervisor_is_killed(tmp_path: Path) -> None:
             os.kill(worker, signal.SIGKILL)
 
 
-def test_a_bad_config_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    config = tmp_path / "config.json"
-    config.write_text('{"replay_max_seconds": -1}')
-    for argv in ([str(config)], ["--supervise", str(config)]):
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"replay_max_seconds": -1, "redis_password": "pw-bad-config"}, "replay_max_seconds must be >= 0"),
+        ({}, "no redis_password: Redis must authenticate the agent"),
+        ({"allow_unauthenticated": True, "redis_host": "198.18.0.1"}, "only accepted for a loopback Redis"),
+        ({"allow_unauthenticated": "yes"}, "allow_unauthenticated must be true or false"),
+    ],
+)
+def test_a_bad_config_is_refused_before_anything_starts(tmp_path: Path, config: dict, message: str) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    for argv in ([str(path)], ["--supervise", str(path)]):
         proc = subprocess.run([sys.executable, str(AGENT), *argv], capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2
-        assert "replay_max_seconds must be >= 0" in proc.stderr
+        assert message in proc.stderr
+
+
+def test_a_node_user_may_only_xadd_to_the_stream(acl_redis: RedisServer) -> None:
+    password = acl_redis.node_passwords["saturn"]
+    pub = agent.RedisPublisher("127.0.0.1", acl_redis.port, 100, 10, password=password, username="node-saturn")
+    event = agent.map_event(DIE, "saturn")
+    assert "-" in pub.xadd(event)
+    for command in (
+        ("XRANGE", "steward:events", "-", "+"),
+        ("XADD", "other", "*", "a", "b"),
+        ("DEL", "steward:events"),
+    ):
+        with pytest.raises(agent.RespError, match="NOPERM"):
+            pub.command(*command)
+    pub.close()
+    assert acl_redis.client().xlen("steward:events") == 1
+
+
+def test_a_redis_that_answers_anyone_is_refused_and_the_event_kept(redis_port: int) -> None:
+    pub = agent.RedisPublisher("127.0.0.1", redis_port, 100, 10, password="whatever")
+    with pytest.raises(ConnectionError, match="refusing this Redis"):
+        pub.connect()
+    threading.Thread(target=pub.run, daemon=True).start()
+    event = agent.map_event(DIE, "saturn")
+    pub.put(event)
+    time.sleep(0.5)
+    assert [e["id"] for e, _ in pub.queue] == [event["id"]]
+    assert publisher(redis_port).command("XLEN", "steward:events") == 0
+
+
+def test_the_password_is_never_logged() -> None:
+    agent.SECRETS.append("pw-never-shown")
+    try:
+        import contextlib
+        import io
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            agent.log("AUTH node-saturn pw-never-shown refused")
+        assert "pw-never-shown" not in err.getvalue() and "***" in err.getvalue()
+    finally:
+        agent.SECRETS.remove("pw-never-shown")
 
 
 # --- The worker end to end: a real process, a real redis-server, Docker's /events on a unix socket
@@ -540,16 +608,20 @@ def _wait_for(predicate, what: str, timeout: float = 10):  # noqa: ANN001
         time.sleep(0.02)
 
 
-def test_the_worker_replays_what_it_missed_and_publishes_each_event_once(redis_port: int) -> None:
+def test_the_worker_replays_what_it_missed_and_publishes_each_event_once(acl_redis: RedisServer) -> None:
+    """As a real node does: its own ACL user (XADD only), its password never in its log."""
     with tempfile.TemporaryDirectory(prefix="stw-agent-") as folder:  # short: a unix socket path
         base = Path(folder)
         docker = FakeEvents(str(base / "docker.sock"))
         config = base / "config.json"
-        config.write_text(
-            json.dumps({"host": "saturn", "docker_socket": f"unix://{base}/docker.sock", "redis_port": redis_port})
-        )
+        password = acl_redis.node_passwords["saturn"]
+        settings = {"host": "saturn", "docker_socket": f"unix://{base}/docker.sock", "redis_port": acl_redis.port}
+        settings.update(redis_username="node-saturn", redis_password=password)
+        config.write_text(json.dumps(settings))
         state = base / "state.json"
-        check = agent.RedisPublisher("127.0.0.1", redis_port, maxlen=100, queue_size=1)
+        check = agent.RedisPublisher(
+            "127.0.0.1", acl_redis.port, maxlen=100, queue_size=1, username="admin", password=acl_redis.admin_password
+        )
 
         def published() -> list[str]:
             entries = check.command("XRANGE", "steward:events", "-", "+")
@@ -596,6 +668,8 @@ def test_the_worker_replays_what_it_missed_and_publishes_each_event_once(redis_p
             docker.send(conn, _die("b", t_b), _die("c", t_b), _die("d", time.time_ns()))
             _wait_for(lambda: len(published()) >= 4, "four events")
             assert published() == ["a", "b", "c", "d"]
+            log = (base / "agent.log").read_text()
+            assert "starting:" in log and password not in log
         finally:
             for worker in workers:
                 worker.kill()
