@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleRuntimeError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -175,11 +175,23 @@ class ActionModule(ActionBase):
             )
         except AnsibleConnectionFailure as exc:
             module_result = {"unreachable": True, "msg": to_text(exc)}
+        except AnsibleRuntimeError as exc:
+            # Ansible refuses to decode a module answer that is not valid UTF-8 (strings with
+            # surrogates, MODULE_STRICT_UTF8_RESPONSE) and raises this very class; its subclasses
+            # (a missing module, a template error, ...) are the controller's trouble: not caught.
+            if type(exc) is not AnsibleRuntimeError:
+                raise
+            module_result = {"unreadable": to_text(exc)}
         now = datetime.now(UTC)
 
         if module_result.get("unreachable"):
             error = schema.inert(to_text(module_result.get("msg") or "host unreachable"))
             reachable, checks = False, {}
+        elif "unreadable" in module_result:
+            reachable, error = True, None
+            problem = schema.InvalidValue("result", module_result["unreadable"], "Ansible could not decode the answer")
+            checks = {area: schema.invalid_report(problem) for area in sorted(requested)}
+            display.warning(f"{host}: unreadable answer from the node, recorded as invalid_report: {problem}")
         elif module_result.get("failed") or "checks" not in module_result:
             reachable, error = True, None
             why = failure_message(module_result)
