@@ -11,8 +11,10 @@ The inventory is trusted (it is the operator's intent) but fragile, so a load is
   a group_vars/host_vars file that does not parse fails it too. Both raise
   `InventoryUnreadable`, naming the file and Ansible's message with line and column;
 * a read that raced a writer (an editor's save, a `git pull`) raises `InventoryChanged`: the
-  signature of every file that feeds the inventory is taken before and after Ansible read them,
-  and every byte Ansible parsed must be the file's content at both moments;
+  signature (content and mtime) of every file that feeds the inventory is taken before and after
+  Ansible read them, and every byte Ansible parsed must be the file's content at both moments;
+  a file written less than SETTLE_SECONDS ago is first given that long to settle, so a writer
+  that pauses between two halves of a write is caught unless it pauses longer than that;
 * an inventory without a Steward host (no host carries a ``steward_*`` variable) raises
   `NoStewardHost`: an empty or truncated file parses as an empty inventory, never as "all fine".
 """
@@ -23,6 +25,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,12 +72,12 @@ class InventoryUnreadable(DesiredStateError):
 class InventoryChanged(DesiredStateError):
     """The inventory's files changed while Ansible read them: what was read may be half a write."""
 
-    def __init__(self, files: list[str]) -> None:
+    def __init__(self, files: list[str], how: str = "changed while it was read") -> None:
         self.files = files
         shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
         self.text = terminal(
-            f"the inventory changed while it was read ({shown}): nothing is planned from a half-read "
-            "desired state; the next cycle reads it again"
+            f"the inventory {how} ({shown}): nothing is planned from a half-read desired state; "
+            "the next cycle reads it again"
         )
         self.problems = [("*", "inventory", self.text)]
         ValueError.__init__(self, self.text)
@@ -150,7 +153,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-Signature = tuple[tuple[str, int, int], ...]
+Signature = tuple[tuple[str, int, int, int], ...]  # (real path, size, crc32, mtime_ns) per file
+SETTLE_SECONDS = 0.25  # a file written more recently than this may be half written: wait, then read
 _cache: dict[Path, tuple[Signature, DesiredState]] = {}
 
 
@@ -163,10 +167,18 @@ def _digest(path: str) -> tuple[int, int]:
     return len(data), zlib.crc32(data)
 
 
+def _mtime_ns(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
 def _signature(inventory: Path) -> Signature:
     """Every file that can feed a static inventory: the source and group_vars/host_vars beside it.
 
-    (real path, size, crc32 of the content): an edit within the same clock tick is still seen."""
+    (real path, size, crc32 of the content, mtime): an edit within the same clock tick is still seen
+    (content), and so is one that wrote the same bytes again (mtime)."""
     root = inventory if inventory.is_dir() else inventory.parent
     files = [inventory] if inventory.is_file() else []
     for sub in ("group_vars", "host_vars"):
@@ -174,8 +186,25 @@ def _signature(inventory: Path) -> Signature:
             files += sorted(p for p in (root / sub).rglob("*") if p.is_file())
     if inventory.is_dir():
         files += sorted(p for p in inventory.rglob("*") if p.is_file())
-    out = {os.path.realpath(f): _digest(str(f)) for f in files}
+    out = {os.path.realpath(f): (*_digest(str(f)), _mtime_ns(str(f))) for f in files}
     return tuple((path, *digest) for path, digest in sorted(out.items()))
+
+
+def _young(sig: Signature) -> list[str]:
+    """Files written less than SETTLE_SECONDS ago (a writer may be between two halves)."""
+    now = time.time_ns()
+    return [path for path, _s, _c, mtime in sig if abs(now - mtime) < SETTLE_SECONDS * 1e9]
+
+
+def _settled_signature(inventory: Path) -> Signature:
+    """The signature once no file was written for SETTLE_SECONDS (waited for once), else InventoryChanged."""
+    sig = _signature(inventory)
+    if _young(sig):
+        time.sleep(SETTLE_SECONDS)
+        sig = _signature(inventory)
+        if young := _young(sig):
+            raise InventoryChanged(young, "is being written")
+    return sig
 
 
 def load_desired_cached(inventory: Path) -> DesiredState:
@@ -322,7 +351,7 @@ def _check_whole(inventory: Path, before: Signature, reads: list[tuple[str, int,
     """InventoryChanged unless the files are as they were, and each read Ansible did got exactly that content."""
     after = _signature(inventory)
     moved = {p for p, *_ in set(before) ^ set(after)}
-    now = {p: (size, crc) for p, size, crc in after}
+    now = {p: (size, crc) for p, size, crc, _mtime in after}
     for path, size, crc in reads:
         if now.get(path, _digest(path)) != (size, crc):
             moved.add(path)
@@ -335,7 +364,7 @@ def _load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
     _init_ansible()
     if not inventory.exists():
         raise DesiredStateError([("*", "inventory", f"{inventory} does not exist")])
-    before = _signature(inventory)
+    before = _settled_signature(inventory)
     failures: list[tuple[str, str, BaseException]] = []
     loader_class, manager_class = _ansible_parts(failures)
     loader = loader_class()
