@@ -538,3 +538,61 @@ def test_observe_with_plan_looks_again_only_at_the_host_whose_drift_waits(tmp_pa
     assert "-beta-" in action.name
     assert not world(state, "alpha")["cycle"].endswith("-c1")  # looked at once
     assert world(state, "beta")["cycle"].endswith("-c1")
+
+
+# -- an inventory Ansible cannot read stops the run: nothing observed, the file named ----------------
+
+
+def _observe_from_root(tmp_path: Path, inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`ansible-playbook observe.yml` from the repository root, as an operator runs it."""
+    env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "STEWARD_STATE_DIR": str(tmp_path / "state"),
+    }
+    cmd = ["ansible-playbook", "-i", str(inventory), "observe.yml", *args]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _inventory_dir(tmp_path: Path) -> Path:
+    inv = tmp_path / "inventory"
+    (inv / "host_vars").mkdir(parents=True)
+    hosts = {"node": local_host(f"unix://{tmp_path}/none.sock", steward_services=[])}
+    (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    (inv / "host_vars" / "node.yml").write_text("steward_disk: {'/': 99}\n")
+    return inv
+
+
+@pytest.mark.parametrize(
+    ("rel", "damage", "located"),
+    [
+        ("hosts.yml", lambda text: text.replace("node:", "node: [", 1), True),
+        ("hosts.yml", lambda text: text[: len(text) // 2] + '\n  "cut', True),
+        ("host_vars/node.yml", lambda text: "steward_disk: {'/': [\n", False),
+    ],
+    ids=["hosts.yml YAML error", "hosts.yml truncated mid-write", "host_vars YAML error"],
+)
+def test_an_inventory_that_does_not_parse_stops_the_observe_playbook(
+    tmp_path: Path, rel: str, damage: Any, located: bool
+) -> None:
+    inv = _inventory_dir(tmp_path)
+    broken = inv / rel
+    broken.write_text(damage(broken.read_text()))
+    proc = _observe_from_root(tmp_path, inv / "hosts.yml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "YAML parsing failed" in out, out[-3000:]
+    if located:  # Ansible names the file with line and column (any_unparsed_is_failed in ansible.cfg)
+        assert re.search(re.escape(str(broken)) + r":\d+:\d+", out), out[-3000:]
+        assert "Completely failed to parse inventory source" in out
+    # ansible-core's host_group_vars drops the file name from its message; `steward observe` names it
+    assert not (tmp_path / "state" / "world").exists() or not any((tmp_path / "state" / "world").iterdir())
+
+
+def test_an_observe_playbook_whose_limit_matches_no_host_fails(tmp_path: Path) -> None:
+    """Ansible's own rule: a --limit that leaves no host to target is an error (rc 1), never a success."""
+    inv = _inventory_dir(tmp_path)
+    proc = _observe_from_root(tmp_path, inv / "hosts.yml", "--limit", "nope")
+    assert proc.returncode != 0 and "no hosts to target" in proc.stdout + proc.stderr
+    assert not (tmp_path / "state" / "world").exists()

@@ -131,3 +131,27 @@ def test_a_malformed_desired_state_names_host_and_variable(tmp_path: Path) -> No
     rc, result, out = run_plan(tmp_path, {"state_dir": str(state), "inventory": str(bad)})
     assert result.get("failed") is True, out[-3000:]
     assert "node" in result["msg"] and "steward_disk" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("rel", "content", "line"),
+    [
+        ("desired.yml", "all:\n  hosts:\n    node:\n      steward_disk: {'/': 1\n", 5),
+        ("host_vars/node.yml", "steward_disk: [\n", 2),
+    ],
+    ids=["inventory YAML error", "host_vars YAML error"],
+)
+def test_an_inventory_that_does_not_parse_fails_the_task_naming_file_line_and_column(
+    tmp_path: Path, desired: Path, rel: str, content: str, line: int
+) -> None:
+    state = tmp_path / "state"
+    world(state)
+    broken = tmp_path / rel
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_text(content)
+    rc, result, out = run_plan(tmp_path, {"state_dir": str(state), "inventory": str(desired)})
+    assert result.get("failed") is True, out[-3000:]
+    assert f"cannot parse {broken} (line {line}, column" in result["msg"] and "YAML parsing failed" in result["msg"]
+    events = [json.loads(e) for e in (state / "journal.jsonl").read_text().splitlines()]
+    assert events[-1]["type"] == "cycle_skipped" and events[-1]["file"] == str(broken)
+    assert not (state / "actions" / "pending").exists() or not any((state / "actions" / "pending").iterdir())
