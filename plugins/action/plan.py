@@ -9,8 +9,9 @@ its look and see whether the host must be looked at again to confirm a drift. It
 collection does not.
 
 The task never fails because of what it found. It fails only for its own arguments, a desired
-state (inventory) with errors (the message names the host and variable) or a missing package.
-A skipped cycle (unusable world state) is a warning and ``cycle_skipped=true``: nothing is
+state (inventory) with errors (the message names the host and variable, or the file, line and
+column Ansible could not parse) or a missing package. A skipped cycle (unusable world state, an
+inventory that changed while it was read) is a warning and ``cycle_skipped=true``: nothing is
 written, exactly as with ``steward plan``.
 """
 

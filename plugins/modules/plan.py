@@ -19,8 +19,10 @@ description:
   - Lets a playbook plan right after it observed. C(observe.yml) uses it when run with
     C(steward_observe_plan=true) (the rulebook does): after each look it plans, and while a drift on the
     host is seen but not yet confirmed it looks again after C(steward_policy.confirm_interval).
-  - Never approves or runs anything. A cycle skipped because the world state is unusable is a warning
-    with RV(cycle_skipped=true), not a failure.
+  - Never approves or runs anything. A cycle skipped because the world state is unusable, or because the
+    inventory changed while it was read, is a warning with RV(cycle_skipped=true), not a failure.
+  - An inventory that does not parse (a source, or a group_vars/host_vars file) fails the task with one line
+    naming the file, line and column; the cycle is journaled as skipped and nothing is written.
   - Needs the C(steward) controller Python package in the Python that runs ansible-playbook.
 author:
   - Steward maintainers
