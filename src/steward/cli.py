@@ -30,10 +30,11 @@ from steward.inert import terminal
 from steward.journal import Journal, utcnow
 from steward.observe import observe
 from steward.outcomes import Outcomes
-from steward.paths import QUEUE_FOLDERS, UnsafeStateDir
+from steward.paths import QUEUE_FOLDERS, UnsafeStateDir, recheck
 from steward.policy import parse_duration
 from steward.queue import ActionQueue, BadActionId, QueueError
 from steward.silences import SilenceError, Silences
+from steward.state_folder import init as init_state_folder
 from steward.store.world import LastKnownGood, load_world
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = ss.add_parser("remove", help="end a silence now")
     a.add_argument("id")
     sub.add_parser("ack-storm", help="let the next cycle write the actions the storm breaker held back")
+    sub.add_parser("init", help="make the state folder a new Steward state folder, on purpose (e.g. after it moved)")
     s = sub.add_parser("clear", help="clear an escalated drift key so actions can be written for it again")
     s.add_argument("key", help="drift key host/area/target/kind")
     s = sub.add_parser("events", help="the event stream (Redis when STEWARD_REDIS_URL is set, else the journal)")
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s steward: %(message)s",
         stream=sys.stderr,
     )
+    recheck()  # every run checks the state folder anew (owner, modes, marker)
     try:
         settings = resolve_settings(args.inventory, args.state_dir)
         return COMMANDS[args.command](settings, args)
@@ -338,6 +341,13 @@ def cmd_ack_storm(settings: Settings, args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    marker = init_state_folder(settings.state_dir)
+    settings.paths.ensure()
+    print(terminal(f"state folder {settings.state_dir} is ready (marker {marker})"))
+    return OK
+
+
 def cmd_clear(settings: Settings, args: argparse.Namespace) -> int:
     outcomes = Outcomes(settings.paths.ensure())
     before = outcomes.get(args.key)
@@ -397,5 +407,6 @@ COMMANDS = {
     "silence": cmd_silence,
     "ack-storm": cmd_ack_storm,
     "clear": cmd_clear,
+    "init": cmd_init,
     "events": cmd_events,
 }
