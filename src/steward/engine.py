@@ -165,7 +165,7 @@ class Engine:
             self.journal.append("cycle_skipped", **error_fields(exc))
             return CycleReport(skipped=True, reason=str(exc))
         except DesiredStateError as exc:  # a human must fix it: journaled, then raised (exit 2)
-            self.journal.append("cycle_skipped", **error_fields(exc))
+            self.journal.append("cycle_skipped", reported=True, **error_fields(exc))
             raise
         policy = desired.policy
         snapshot = self.load_world()

@@ -68,7 +68,9 @@ class Journal:
         finally:
             os.close(fd)
 
-    def append(self, type_: str, **fields: Any) -> dict[str, Any]:
+    def append(self, type_: str, *, reported: bool = False, **fields: Any) -> dict[str, Any]:
+        """Journal (and publish) one event. `reported`: the caller tells the user itself (the CLI's
+        one error line), so the event is logged at DEBUG instead of a second line on stderr."""
         event = {"id": new_event_id(), "type": type_, "at": isotime(), **fields}
         line = (json.dumps(event, sort_keys=True, default=str) + "\n").encode()
         if self._buffer is not None:
@@ -79,7 +81,7 @@ class Journal:
             self._write(line)
             if self._bus is not None:
                 self._bus.publish([event])
-        level = logging.WARNING if type_ in WARNING_EVENTS else logging.INFO
+        level = logging.DEBUG if reported else logging.WARNING if type_ in WARNING_EVENTS else logging.INFO
         log.log(level, "%s %s", type_, _describe(fields))
         return event
 

@@ -64,7 +64,9 @@ def check_before_observing(settings: Settings, journal: Journal, limit: str | No
         raise
     except DesiredStateError as exc:
         fields = error_fields(exc)
-        journal.append("cycle_skipped", **{**fields, "reason": fields["reason"] + "; nothing observed"}, limit=limit)
+        journal.append(
+            "cycle_skipped", reported=True, **{**fields, "reason": fields["reason"] + "; nothing observed"}, limit=limit
+        )
         raise
 
 
