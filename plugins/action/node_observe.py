@@ -29,6 +29,7 @@ The task only fails for its own bad arguments or when the world file cannot be w
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 
@@ -137,6 +138,34 @@ def _elapsed(requested: dict, value: object) -> dict | None:
     return value
 
 
+STATE_MARKER = ".steward-state"
+
+
+def _registry_path() -> str:
+    """The per-user list of state folders Steward used (the twin of steward.state_folder.registry_path)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "steward", "state-folders.json")
+
+
+def state_folder_problem(state_dir: str) -> str | None:
+    """Why world files must not be written into state_dir: it moved away (known, no marker) or world/ is a link."""
+    if os.path.islink(os.path.join(state_dir, "world")) or os.path.islink(state_dir):
+        return f"{state_dir} (or its world/) is a symlink: refusing to write world files through it"
+    if os.path.exists(os.path.join(state_dir, STATE_MARKER)):
+        return None
+    try:
+        with open(_registry_path(), encoding="utf-8") as fh:
+            known = json.load(fh).get("folders", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(known, dict) and os.path.realpath(state_dir) in known:
+        return (
+            f"the state folder {state_dir} was in use and its marker is gone: it was moved or deleted; "
+            "point STEWARD_STATE_DIR / steward_state_dir at the right one (or `steward init`); nothing was observed"
+        )
+    return None
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
@@ -155,6 +184,10 @@ class ActionModule(ActionBase):
         state_dir = args["state_dir"]
         if state_dir is not None and not os.path.isabs(state_dir):
             raise AnsibleActionFail(f"state_dir must be an absolute path, got {state_dir!r}")
+        if state_dir is not None:
+            problem = state_folder_problem(state_dir)
+            if problem:
+                raise AnsibleActionFail(problem)
         if args["cycle"] and schema.cycle_problem(args["cycle"]):
             raise AnsibleActionFail(f"cycle: {schema.cycle_problem(args['cycle'])}")
         if args["timeout"] <= 0:

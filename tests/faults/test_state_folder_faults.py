@@ -190,6 +190,15 @@ def test_a_state_folder_that_moved_is_not_silently_recreated(tmp_path, fault) ->
         out = steward(command, **env)
         fault.check(out.returncode == 2, f"{command}: exit 2 ({out.returncode})")
         fault.check("moved or deleted" in out.stderr and "Traceback" not in out.stderr, f"{command}: {out.stderr}")
+    playbook = subprocess.run(
+        ["ansible-playbook", "-i", str(settings.inventory), "observe.yml"],
+        cwd=REPO,
+        env={**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    fault.check(playbook.returncode != 0 and "moved or deleted" in playbook.stdout, "ansible-playbook observe.yml too")
     fault.check(not settings.state_dir.exists(), "nothing was written at the old path")
     out = steward("status", STEWARD_STATE_DIR=str(moved), STEWARD_INVENTORY=str(settings.inventory))
     fault.check(out.returncode == 0 and out.stdout.startswith(f"state: {moved}"), "the moved folder works")
