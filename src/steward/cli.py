@@ -35,6 +35,7 @@ from steward.policy import parse_duration
 from steward.queue import ActionQueue, BadActionId, QueueError
 from steward.silences import SilenceError, Silences
 from steward.state_folder import init as init_state_folder
+from steward.store.atomic import read_regular_file
 from steward.store.world import LastKnownGood, load_world
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
@@ -193,8 +194,15 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     folder, path = queue.find(args.id)
     info = queue.info(folder, args.id).as_dict()
     result_path = queue.result(folder, args.id)
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
-    playbook = path.read_text(errors="replace") if path.is_file() and not path.is_symlink() else None
+    result: Any = None
+    if os.path.lexists(result_path):  # a queue folder is writable by approvers: never follow, never trace back
+        try:
+            result = json.loads(read_regular_file(result_path))
+        except (OSError, ValueError) as exc:
+            result = {"unreadable": f"{result_path.name}: {exc}"}
+    playbook = None
+    if path.is_file() and not path.is_symlink():
+        playbook = read_regular_file(path).decode("utf-8", errors="replace")
     _emit(
         args,
         {**info, "result": result, "playbook": playbook},

@@ -174,6 +174,16 @@ def _mtime_ns(path: str) -> int:
         return -1
 
 
+def _feeds(path: Path, vars_file: bool) -> bool:
+    """Whether Ansible reads this file (editor swap and backup files do not count: no false "changed")."""
+    from ansible import constants as C
+
+    name = path.name
+    if name.startswith(".") or any(name.endswith(ext) for ext in C.INVENTORY_IGNORE_EXTS):
+        return False
+    return not vars_file or path.suffix in (*C.YAML_FILENAME_EXTENSIONS, "")
+
+
 def _signature(inventory: Path) -> Signature:
     """Every file that can feed a static inventory: the source and group_vars/host_vars beside it.
 
@@ -183,9 +193,9 @@ def _signature(inventory: Path) -> Signature:
     files = [inventory] if inventory.is_file() else []
     for sub in ("group_vars", "host_vars"):
         if (root / sub).is_dir():
-            files += sorted(p for p in (root / sub).rglob("*") if p.is_file())
+            files += sorted(p for p in (root / sub).rglob("*") if p.is_file() and _feeds(p, vars_file=True))
     if inventory.is_dir():
-        files += sorted(p for p in inventory.rglob("*") if p.is_file())
+        files += sorted(p for p in inventory.rglob("*") if p.is_file() and _feeds(p, vars_file=False))
     out = {os.path.realpath(f): (*_digest(str(f)), _mtime_ns(str(f))) for f in files}
     return tuple((path, *digest) for path, digest in sorted(out.items()))
 
@@ -278,8 +288,10 @@ def _ansible_parts(failures: list[tuple[str, str, BaseException]]) -> tuple[Any,
         def __init__(self) -> None:
             super().__init__()
             self.reads: list[tuple[str, int, int]] = []
+            self.attempt: str | None = None
 
         def _get_file_contents(self, file_name: str) -> tuple[bytes, bool]:
+            self.attempt = os.path.realpath(self.path_dwim(file_name))  # named if reading it fails (vault)
             data, plaintext = super()._get_file_contents(file_name)
             if plaintext:  # a vault file's bytes are decrypted here: only the signature covers it
                 raw = bytes(data)
@@ -332,7 +344,9 @@ def _located(exc: BaseException) -> tuple[str | None, int | None, int | None, st
     return first_path, None, None, "; caused by: ".join(messages)
 
 
-def _unreadable(exc: BaseException, inventory: Path, failures: list[tuple[str, str, BaseException]]) -> Exception:
+def _unreadable(
+    exc: BaseException, inventory: Path, failures: list[tuple[str, str, BaseException]], attempt: str | None = None
+) -> Exception:
     """The error to report: the plugin that owns the file's format first, then any with a line number."""
     owner = {".yml": "yaml", ".yaml": "yaml", ".json": "yaml", ".toml": "toml"}
     ranked = []
@@ -344,7 +358,8 @@ def _unreadable(exc: BaseException, inventory: Path, failures: list[tuple[str, s
         _own, _unlocated, path, line, column, message = min(ranked, key=lambda r: (r[0], r[1]))
         return InventoryUnreadable(path, message, line, column)
     path, line, column, message = _located(exc)
-    return InventoryUnreadable(path or str(inventory), message, line, column)
+    # no origin on the error (e.g. a vault file without a password): the file Ansible was reading
+    return InventoryUnreadable(path or attempt or str(inventory), message, line, column)
 
 
 def _check_whole(inventory: Path, before: Signature, reads: list[tuple[str, int, int]]) -> None:
@@ -376,7 +391,7 @@ def _load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
         from ansible.errors import AnsibleError
 
         if isinstance(exc, AnsibleError):
-            raise _unreadable(exc, inventory, failures) from None
+            raise _unreadable(exc, inventory, failures, loader.attempt) from None
         raise
     _check_whole(inventory, before, loader.reads)
     hosts, globals_, policies, problems, steward_hosts = read
@@ -432,7 +447,7 @@ def _read(
     steward_hosts: list[str] = []
     for host in manager.get_hosts():
         name = str(host.get_name())
-        if not HOST_RE.match(name):
+        if not HOST_RE.fullmatch(name):
             problems.append((name, "inventory_hostname", "must be a plain host name"))
             continue
         hv = variables.get_vars(host=host, include_hostvars=False)

@@ -29,8 +29,9 @@ from steward.locks import exclusive, try_exclusive
 from steward.outcomes import Outcomes
 from steward.paths import OPEN_FOLDERS
 from steward.planner import render_action
+from steward.playbook import load_playbook, shape_problem
 from steward.policy import Policy, flap_percent
-from steward.queue import ActionInfo, ActionQueue
+from steward.queue import ActionInfo, ActionQueue, QueueError
 from steward.silences import Silences, matches, target_names
 from steward.store.atomic import atomic_write_json
 from steward.store.world import LastKnownGood, WorldSnapshot, load_world, parse_time
@@ -112,6 +113,7 @@ class Memory:
             ("written", []),  # [{at, host, key}] of the actions written within the storm window
             ("inventory_hosts", None),  # the desired state's hosts in the last cycle that ran
             ("left_inventory", {}),  # host -> when it left the inventory (until it comes back)
+            ("absent_cycles", {}),  # host -> cycles in a row it was not in the inventory
         ):
             self.doc.setdefault(k, v)
 
@@ -232,35 +234,38 @@ class Engine:
 
     def _hosts_left_inventory(self, memory: Memory, desired: DesiredState, now: datetime) -> list[str]:
         """Hosts the desired state no longer names: journaled once, their memory dropped (a host that
-        comes back starts afresh), and their pending actions expired - never run against an
-        inventory that does not name the host."""
+        comes back starts afresh), and - once they stayed away for confirm_after cycles in a row, so
+        one shorter read of a valid inventory (another branch checked out for a moment) ends
+        nothing - their pending actions expired: never run against an inventory that does not
+        name the host. Pending actions of hosts this state folder never saw in the inventory are
+        left to their TTL (the executor refuses to run them meanwhile)."""
         known = memory.doc["inventory_hosts"]
         left = sorted(set(known or ()) - set(desired.hosts))
+        wait = desired.policy.confirm_after
         if left:
             self.journal.append(
                 "host_left_inventory",
                 hosts=left,
-                summary=f"left the inventory: {', '.join(left)}; their pending actions expire",
+                summary=f"left the inventory: {', '.join(left)}; their pending actions expire "
+                f"if they stay away for {wait} cycles",
             )
             for host in left:
                 memory.doc["hosts"].pop(host, None)
                 memory.doc["left_inventory"][host] = isotime(now)
+        absent = memory.doc["absent_cycles"]
         for host in [h for h in memory.doc["left_inventory"] if h in desired.hosts]:
             memory.doc["left_inventory"].pop(host)  # back in the inventory
+        for host in list(absent):
+            if host not in memory.doc["left_inventory"]:
+                absent.pop(host)
+        for host in memory.doc["left_inventory"]:
+            absent[host] = absent.get(host, 0) + 1
         memory.doc["inventory_hosts"] = sorted(desired.hosts)
         expired = []
         for info in self.queue.list(("pending",)):
-            if info.host and info.host not in desired.hosts:
-                reason = f"host {info.host} left the inventory"
-                self.queue.move(
-                    info.id,
-                    "pending",
-                    "expired",
-                    "action_expired",
-                    result={"status": "expired", "reason": reason},
-                    reason=reason,
-                )
-                expired.append(info.id)
+            if info.host and info.host not in desired.hosts and absent.get(info.host, 0) >= wait:
+                reason = f"host {info.host} left the inventory ({absent[info.host]} cycles in a row)"
+                expired.extend(self._expire(info.id, reason))
         return expired
 
     # -- observation bookkeeping ----------------------------------------------------------
@@ -530,7 +535,18 @@ class Engine:
             "approve_cli": f"steward approve {action_id}",
             "reject_cli": f"steward reject {action_id} --reason '...'",
         }
-        self.queue.write_pending(action_id, render_action(drift, remedy, meta, hint), meta)
+        text = render_action(drift, remedy, meta, hint)
+        # the engine signs only what the executor would run: the same shape check, before signing
+        problem = shape_problem(load_playbook(text.encode()), drift.host, action_id, AREAS[drift.area].REMEDY_MODULES)
+        if problem:
+            self.journal.append(
+                "notice",
+                key=drift.key,
+                host=drift.host,
+                summary=f"no action written for {drift.key}: its remedy is not a shape Steward runs ({problem})",
+            )
+            return None
+        self.queue.write_pending(action_id, text, meta)
         return action_id
 
     def _rejected_this_episode(self, drift: Drift, since: str) -> str | None:
@@ -541,35 +557,27 @@ class Engine:
                 return f"rejected by a human ({info.id}); not proposed again until the drift resolves"
         return None
 
+    def _expire(self, action_id: str, reason: str) -> list[str]:
+        """pending/ -> expired/ under the action's lock; [] when a human moved it first (not an error)."""
+        try:
+            self.queue.expire_pending(action_id, reason)
+        except QueueError as exc:
+            self.journal.append("action_not_expired", action=action_id, reason=f"{reason}; not expired: {exc}")
+            return []
+        return [action_id]
+
     def _expire_key(self, key: str, reason: str) -> list[str]:
         out = []
         for info in self.queue.list(("pending",)):
             if info.key == key:
-                self.queue.move(
-                    info.id,
-                    "pending",
-                    "expired",
-                    "action_expired",
-                    result={"status": "expired", "reason": reason},
-                    reason=reason,
-                )
-                out.append(info.id)
+                out.extend(self._expire(info.id, reason))
         return out
 
     def _expire_by_ttl(self, now: datetime) -> list[str]:
         out = []
         for info in self.queue.list(("pending",)):
             if info.expires_at and parse_time(info.expires_at) <= now:
-                reason = f"expired: not approved before {info.expires_at} (TTL)"
-                self.queue.move(
-                    info.id,
-                    "pending",
-                    "expired",
-                    "action_expired",
-                    result={"status": "expired", "reason": reason},
-                    reason=reason,
-                )
-                out.append(info.id)
+                out.extend(self._expire(info.id, f"expired: not approved before {info.expires_at} (TTL)"))
         return out
 
     def ack_storm(self) -> bool:

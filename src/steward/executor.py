@@ -15,6 +15,7 @@ On start, anything left in running/ without a live owner was interrupted: -> fai
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,12 +28,13 @@ import yaml
 from steward.areas import AREAS
 from steward.config import Settings
 from steward.desired import DesiredState, DesiredStateError, load_desired_cached
-from steward.drift import blind_spot, compute_drift
+from steward.drift import Drift, blind_spot, compute_drift
 from steward.engine import Engine
 from steward.journal import Journal, isotime, utcnow
 from steward.locks import exclusive, try_exclusive
 from steward.observe import observe
 from steward.outcomes import Outcomes
+from steward.paths import recheck
 from steward.playbook import PlaybookShapeError, load_playbook, shape_problem
 from steward.queue import ActionQueue, BadActionId, QueueError, check_id
 from steward.runner import run_playbook
@@ -193,7 +195,8 @@ class Executor:
     def _run_claimed(self, action_id: str, report: PassReport) -> None:
         running = self.queue.path("running", action_id)
         content = running.read_bytes()  # these exact bytes are verified, checked and run
-        refusal, meta = self._refusal(action_id, content)
+        refusal, play = self._refusal(action_id, content)
+        meta = play.get("vars", {}).get("steward_action", {})
         if refusal:
             self._settle(action_id, "quarantine", "action_quarantined", "quarantined", refusal)
             report.quarantined.append(action_id)
@@ -208,6 +211,11 @@ class Executor:
             stale = f"expired: TTL passed at {meta['expires_at']}"
         elif meta["host"] not in desired.hosts:
             stale = f"stale plan: {meta['host']} is no longer in the inventory"
+        elif not self._is_the_remedy(meta, play, desired):
+            stale = (
+                f"not run: its tasks are not the remedy the inventory gives for {meta['key']} now "
+                "(the inventory changed since it was written, or the engine did not write these tasks)"
+            )
         elif not self._run_slot_free(desired.policy.max_runs_per_hour):
             return self._release(
                 action_id, f"rate limit: {desired.policy.max_runs_per_hour} runs in the last hour", report
@@ -266,8 +274,22 @@ class Executor:
             atomic_write_json(self.paths.engine / "runs_last_hour.json", [*stamps, isotime()])
             return True
 
+    def _is_the_remedy(self, meta: dict[str, Any], play: dict[str, Any], desired: DesiredState) -> bool:
+        """The play's tasks are exactly what the area's remedy gives, from the inventory, for this drift key.
+
+        The shape check bounds what a signed file may do; this pins every argument (argv, image,
+        container parameters) to what the inventory says right now."""
+        host, area, target, kind = str(meta["key"]).split("/", 3)
+        module = AREAS.get(area)
+        if module is None or host != meta["host"] or host not in desired.hosts:
+            return False
+        remedy = module.remediation(Drift(host, area, target, kind, ""), desired.hosts[host])
+        if remedy is None:
+            return False
+        return json.loads(json.dumps(remedy.tasks)) == json.loads(json.dumps(play.get("tasks")))
+
     def _refusal(self, action_id: str, content: bytes) -> tuple[str | None, dict[str, Any]]:
-        """Why this file must not run (or None), and its steward_action metadata from the verified bytes.
+        """Why this file must not run (or None), and its one play from the verified bytes.
 
         In order: the engine's signature; the id never ended before (an action runs at most once,
         ever: its end is in the signed ledger, and in the journal); the playbook's shape (one play,
@@ -278,8 +300,9 @@ class Executor:
         ended = self.queue.ended(action_id)
         if ended or self.journal.has_any(END_EVENTS, action_id):
             how = f"{ended['state']} at {ended['at']}" if ended else "its end is in the journal"
+            why = f": {ended['reason']}" if ended and ended.get("reason") else ""
             return (
-                f"replay: action {action_id} already ended ({how}); an action runs at most once - "
+                f"action {action_id} has already ended ({how}{why}); an action runs at most once - "
                 "the engine writes a new action while the drift holds"
             ), {}
         entry = self.queue.ledger.entry(action_id) or {}
@@ -292,10 +315,11 @@ class Executor:
         problem = shape_problem(documents, str(entry.get("host")), action_id, modules)
         if problem:
             return f"signed, but not the shape of a Steward remedy: {problem}", {}
-        meta = documents[0][0]["vars"]["steward_action"]
-        if meta.get("key") != entry.get("key"):
+        play = documents[0][0]
+        meta = play["vars"]["steward_action"]
+        if meta.get("key") != entry.get("key") or len(str(meta.get("key", "")).split("/")) != 4:
             return f"signed metadata names drift {meta.get('key')!r}, the ledger {entry.get('key')!r}", {}
-        return None, meta
+        return None, play
 
     def _look_now(self, host: str) -> tuple[dict[str, Any] | None, str]:
         """The host as a look right now sees it (node_observe's result), or None and why not."""
@@ -425,6 +449,10 @@ class Executor:
     def watch(self, interval: float = 5.0, max_passes: int | None = None) -> None:
         passes = 0
         while max_passes is None or passes < max_passes:
+            # a long-running executor checks the state folder before every pass, as a start does:
+            # unsafe now (a folder swapped for a symlink, modes changed) -> stop (UnsafeStateDir, exit 2)
+            recheck()
+            self.paths.ensure()
             try:
                 self.run_once()
             except Exception as exc:  # noqa: BLE001 - a service keeps going; what it held is recovered

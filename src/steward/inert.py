@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-# C0 controls, DEL, C1 controls, and the Unicode separators that terminals/YAML treat as line breaks
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085\ufeff]")
+# C0 controls, DEL, C1 controls, the Unicode separators terminals and YAML treat as line breaks,
+# bidirectional overrides/isolates and zero-width characters (they make shown text lie about itself)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from steward.bus import bus_from_env, new_event_id
 from steward.bus.bus import EventBus
-from steward.store.atomic import open_append, open_read
+from steward.store.atomic import make_dir, open_append, open_read
 
 log = logging.getLogger("steward")
 
@@ -59,7 +59,7 @@ class Journal:
             self._bus.publish(events)
 
     def _write(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(self.path.parent)
         # O_APPEND + a single write(): concurrent writers never interleave within a line.
         fd = open_append(self.path)  # never through a symlink
         try:

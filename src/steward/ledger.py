@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from steward.paths import StatePaths
-from steward.store.atomic import atomic_write_json, fsync_dir, read_regular_file
+from steward.store.atomic import atomic_write_json, fsync_dir, make_dir, read_regular_file
 
 KEY_BYTES = 32
 
@@ -41,7 +41,7 @@ class Ledger:
         try:
             key = read_regular_file(self.key_path)
         except FileNotFoundError:
-            self.key_path.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(self.key_path.parent)
             fd, tmp = tempfile.mkstemp(dir=self.key_path.parent, prefix=".hmac.key.")
             try:
                 os.write(fd, secrets.token_bytes(KEY_BYTES))
@@ -88,7 +88,7 @@ class Ledger:
         record["sig"] = self._end_sig(action_id, state, at)
         data = (json.dumps(record, sort_keys=True) + "\n").encode()
         path = self._end_path(action_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
         # written complete under a temp name, then linked into place: O_EXCL semantics, never torn
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:

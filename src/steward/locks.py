@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from steward.store.atomic import make_dir
+
 
 class UnsafeLockFile(OSError):
     pass
@@ -16,7 +18,7 @@ class UnsafeLockFile(OSError):
 
 def _open_lock(path: Path) -> int:
     """The lock file's descriptor: created 0600 if missing, never opened through a symlink."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:

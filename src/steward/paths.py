@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steward.state_folder import UnsafeStateDir, check_permissions, claim, operator_gid
+from steward.store.atomic import make_dir
 
 QUEUE_FOLDERS = ("pending", "approved", "running", "done", "failed", "rejected", "expired", "quarantine")
 OPEN_FOLDERS = ("pending", "approved", "running")
 ENDED_FOLDERS = ("done", "failed", "rejected", "expired", "quarantine")
+# the only folders an operator group may write into (approve = mv pending/ID.yml approved/)
+OPERATOR_FOLDERS = ("pending", "approved")
 
 
 __all__ = ["ENDED_FOLDERS", "OPEN_FOLDERS", "QUEUE_FOLDERS", "StatePaths", "UnsafeStateDir"]
@@ -89,10 +92,10 @@ class StatePaths:
         for sub in folders:
             if sub.is_symlink():
                 raise UnsafeStateDir(f"{sub} is a symlink: refusing to use it (it could lead outside the state folder)")
-            queue = sub == self.actions or sub.parent == self.actions
+            shared = sub.parent == self.actions and sub.name in OPERATOR_FOLDERS
             if not sub.is_dir():
-                sub.mkdir(mode=0o775 if queue and gid is not None else 0o755, parents=True, exist_ok=True)
-                if queue and gid is not None:  # approvers in the operator group move files here
+                make_dir(sub)  # 0755 whatever the umask: the next start's check expects it
+                if shared and gid is not None:  # approvers in the operator group move files here
                     os.chown(sub, -1, gid)
                     os.chmod(sub, 0o2775)
         return self

@@ -29,6 +29,8 @@ TASK_KEYS = {"name", "changed_when"}
 # the only templates a remedy's arguments may hold (plain variable references from the inventory)
 ALLOWED_TEMPLATES = re.compile(r"\{\{\s*(?:steward_docker_host \| default\(omit\)|steward_action\.id)\s*\}\}")
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
+# a string starting so sets its own template delimiters (ansible-core 2.19 _extract_template_overrides)
+OVERRIDE_MARKER = "#jinja2:"
 
 
 class PlaybookShapeError(ValueError):
@@ -54,10 +56,10 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-def _construct_unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+def _construct_unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Unsafe:
     if not isinstance(node, yaml.ScalarNode):
         raise yaml.constructor.ConstructorError(None, None, "!unsafe on a non-scalar", node.start_mark)
-    return str(loader.construct_scalar(node))
+    return Unsafe(loader.construct_scalar(node))
 
 
 _Loader.add_constructor("!unsafe", _construct_unsafe)
@@ -102,8 +104,19 @@ def _strings(value: Any) -> Iterable[str]:
 def _template_problem(where: str, value: Any) -> str | None:
     for text in _strings(value):
         rest = ALLOWED_TEMPLATES.sub("", text)
-        if any(marker in rest for marker in TEMPLATE_MARKERS):
+        if any(marker in rest for marker in TEMPLATE_MARKERS) or text.lstrip().startswith(OVERRIDE_MARKER):
             return f"{where} holds a template a Steward remedy never writes: {text[:80]!r}"
+    return None
+
+
+def _not_unsafe(value: Any) -> str | None:
+    """A string of `value` that is not tagged !unsafe (the engine tags every one it writes there)."""
+    if isinstance(value, str):
+        return None if isinstance(value, Unsafe) else value
+    if isinstance(value, dict):
+        return next((s for v in value.values() if (s := _not_unsafe(v)) is not None), None)
+    if isinstance(value, list):
+        return next((s for v in value if (s := _not_unsafe(v)) is not None), None)
     return None
 
 
@@ -126,8 +139,11 @@ def shape_problem(documents: list[Any], host: str, action_id: str, modules: Iter
     meta = play["vars"]["steward_action"]
     if not isinstance(meta, dict) or meta.get("id") != action_id or meta.get("host") != host:
         return "steward_action does not name this action and host"
-    if not isinstance(play.get("name", ""), str) or not isinstance(play.get("gather_facts", False), bool):
-        return "the play's name or gather_facts has the wrong type"
+    if not isinstance(play.get("name", Unsafe()), Unsafe) or not isinstance(play.get("gather_facts", False), bool):
+        return "the play's name is not !unsafe or gather_facts is not true/false"
+    plain_string = _not_unsafe(meta)
+    if plain_string is not None:
+        return f"steward_action holds a string without !unsafe ({plain_string[:40]!r}): Ansible would template it"
     tasks = play.get("tasks")
     if not isinstance(tasks, list) or not tasks:
         return "the play has no task list"
@@ -138,6 +154,8 @@ def shape_problem(documents: list[Any], host: str, action_id: str, modules: Iter
         if len(used) != 1:
             return f"task {n} uses {', '.join(used) or 'no module'}; a remedy task is one module call"
         module = used[0]
+        if "changed_when" in task and not isinstance(task["changed_when"], bool):
+            return f"task {n}: changed_when must be true or false (an expression is a template)"
         if _is_dangerous(module):
             return f"task {n} uses {module}: it would run elsewhere, as someone else, or pull in other files"
         if module not in allowed:
@@ -145,7 +163,7 @@ def shape_problem(documents: list[Any], host: str, action_id: str, modules: Iter
         problem = _template_problem(f"task {n}", task)
         if problem:
             return problem
-    return _template_problem("the play's name", play.get("name", ""))
+    return None
 
 
 def _is_dangerous(keyword: str) -> bool:

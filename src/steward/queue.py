@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from steward.journal import Journal, isotime
 from steward.ledger import Ledger
+from steward.locks import try_exclusive
 from steward.paths import ENDED_FOLDERS, OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
 from steward.store.atomic import atomic_move, atomic_write_json, atomic_write_text
 
@@ -34,7 +37,7 @@ class ActionNotFound(QueueError):
 
 
 def check_id(action_id: str) -> str:
-    if not ID_RE.match(action_id) or ".." in action_id:
+    if not isinstance(action_id, str) or not ID_RE.fullmatch(action_id) or ".." in action_id:
         raise BadActionId(f"{action_id!r} is not an action id")
     return action_id
 
@@ -98,7 +101,7 @@ class ActionQueue:
         out: list[ActionInfo] = []
         for folder in folders:
             for action_id in self.ids(folder):
-                if ID_RE.match(action_id):
+                if ID_RE.fullmatch(action_id):
                     out.append(self.info(folder, action_id))
         return out
 
@@ -167,30 +170,54 @@ class ActionQueue:
         )
         return target
 
+    @contextmanager
+    def _decide(self, action_id: str) -> Iterator[None]:
+        """Hold the action's lock (the one an executor holds from claim to settle) while deciding it."""
+        with try_exclusive(self.paths.locks / f"{check_id(action_id)}.lock") as free:
+            if not free:
+                raise QueueError(f"{action_id} is being checked or run by an executor right now; try again")
+            yield
+
     def approve(self, action_id: str, via: str = "cli") -> Path:
-        folder, _ = self.find(action_id)
-        if folder != "pending":
-            raise QueueError(f"{action_id} is in {folder}/, only a pending action can be approved")
-        ended = self.ended(action_id)
-        if ended:
-            raise QueueError(
-                f"{action_id} already ended ({ended['state']} at {ended['at']}): an action runs at most once; "
-                "the engine writes a new one while the drift holds"
-            )
-        return self.move(action_id, "pending", "approved", "action_approved", via=via)
+        with self._decide(action_id):
+            folder, _ = self.find(action_id)
+            if folder != "pending":
+                raise QueueError(f"{action_id} is in {folder}/, only a pending action can be approved")
+            ended = self.ended(action_id)
+            if ended:
+                raise QueueError(
+                    f"{action_id} already ended ({ended['state']} at {ended['at']}): an action runs at most once; "
+                    "the engine writes a new one while the drift holds"
+                )
+            return self.move(action_id, "pending", "approved", "action_approved", via=via)
 
     def reject(self, action_id: str, reason: str, via: str = "cli") -> Path:
         if not reason.strip():
             raise QueueError("a rejection needs a reason")
-        folder, _ = self.find(action_id)
-        if folder not in ("pending", "approved"):
-            raise QueueError(f"{action_id} is in {folder}/, only a pending or approved action can be rejected")
-        return self.move(
-            action_id,
-            folder,
-            "rejected",
-            "action_rejected",
-            result={"status": "rejected", "reason": reason, "via": via},
-            reason=reason,
-            via=via,
-        )
+        with self._decide(action_id):
+            folder, _ = self.find(action_id)
+            if folder not in ("pending", "approved"):
+                raise QueueError(f"{action_id} is in {folder}/, only a pending or approved action can be rejected")
+            return self.move(
+                action_id,
+                folder,
+                "rejected",
+                "action_rejected",
+                result={"status": "rejected", "reason": reason, "via": via},
+                reason=reason,
+                via=via,
+            )
+
+    def expire_pending(self, action_id: str, reason: str) -> Path:
+        """The engine's expiry (TTL, drift resolved, flapping, host left): pending/ -> expired/, under the lock."""
+        with self._decide(action_id):
+            if not self.path("pending", action_id).is_file():
+                raise ActionNotFound(f"{action_id} is no longer in pending/")
+            return self.move(
+                action_id,
+                "pending",
+                "expired",
+                "action_expired",
+                result={"status": "expired", "reason": reason},
+                reason=reason,
+            )

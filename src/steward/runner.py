@@ -15,6 +15,7 @@ from typing import Any
 import ansible_runner
 
 from steward.config import Settings
+from steward.store.atomic import make_dir
 
 log = logging.getLogger("steward")
 
@@ -96,7 +97,7 @@ def run_playbook(
                     stats.setdefault(host, {})[counter] = n
         return True
 
-    private_data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    make_dir(private_data_dir)
     _set_aside_env_files(private_data_dir)
     result = ansible_runner.run(
         private_data_dir=str(private_data_dir),

@@ -5,7 +5,8 @@ Checked on every start (`StatePaths.ensure`), before anything is read or written
 * **Ownership and modes.** The folder, every subfolder and every file is owned by the running
   user (or root), is not world-writable and not group-writable. One exception, for approvers
   who approve by moving files: with an operator group named (`STEWARD_OPERATOR_GROUP`),
-  `actions/` and its queue folders may be writable by that group. Files inside the queue
+  `actions/pending` and `actions/approved` may be writable by that group (never `actions/`
+  itself: a member could swap a queue folder for a symlink). Files inside the queue
   folders are not judged here (whoever dropped one, the executor runs only what the engine
   signed, and quarantines the rest). `engine/hmac.key` is readable by its owner only. No
   symlink anywhere but in a queue folder. `runs/` (ansible-runner's artifacts) is checked to
@@ -66,7 +67,7 @@ def _problem(path: Path, st: os.stat_result, gid: int | None, *, group_ok: bool)
         elif group_ok:
             why = "its group is not the operator group"
         else:
-            why = "only actions/ and its queue folders may be written by the operator group"
+            why = "only actions/pending and actions/approved may be written by the operator group"
         return f"{path} is group-writable (mode {stat.filemode(st.st_mode)}, gid {st.st_gid}): {why}"
     return None
 
@@ -109,7 +110,8 @@ def _walk(path: Path, top: str, gid: int | None, problems: list[str], depth: int
         return
     if queue_file:
         return  # whoever dropped a file in a queue folder: the executor runs only what the engine signed
-    p = _problem(path, st, gid, group_ok=top == "actions" and depth <= 1 and stat.S_ISDIR(st.st_mode))
+    shared = top == "actions" and depth == 1 and path.name in ("pending", "approved") and stat.S_ISDIR(st.st_mode)
+    p = _problem(path, st, gid, group_ok=shared)
     if p:
         problems.append(p)
     if not stat.S_ISDIR(st.st_mode) or (top in SHALLOW and depth >= 1):
@@ -189,18 +191,22 @@ def claim(root: Path, create: bool = True) -> None:
                 f"{'marker' if root.exists() else 'folder'} is gone: it was moved or deleted. "
                 + (f"State folders in use: {', '.join(others)}. " if others else "")
                 + "Point --state-dir / STEWARD_STATE_DIR / steward_state_dir at the right one, or start "
-                f"anew on purpose with `steward init --state-dir {root}`; nothing was written"
+                f"anew on purpose with `steward --state-dir {root} init`; nothing was written"
             )
         if not create:
             raise UnsafeStateDir(f"{root} is not a Steward state folder (no {MARKER}); nothing was written")
-        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            root.mkdir(mode=0o755, parents=True)
+            os.chmod(root, 0o755)  # whatever the umask
         marker_id = _write_marker(root)
     _remember(root, marker_id)
 
 
 def init(root: Path) -> str:
     """`steward init`: make `root` a new state folder on purpose (an existing marker is kept)."""
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        root.mkdir(mode=0o755, parents=True)
+        os.chmod(root, 0o755)
     marker_id = read_marker(root) or _write_marker(root)
     _remember(root, marker_id)
     return marker_id

@@ -25,12 +25,27 @@ from steward.areas import docker as docker_area
 from steward.config import Settings
 from steward.engine import Engine
 from steward.journal import Journal
-from steward.model import Remedy
 from steward.observe import observe
 from steward.store.atomic import atomic_write_json
 
 pytestmark = pytest.mark.slow
 IMAGE = "steward/busybox:test"
+
+
+MARKER_REMEDY = """
+from steward.model import Remedy
+
+MODULES = ("ansible.builtin.shell",)
+
+
+def remediation(d, desired):
+    cmd = "echo {{{{ steward_action.id }}}} >> {marker}; sleep {sleep}; exit {rc}"
+    return Remedy(
+        what="record the run",
+        modules="ansible.builtin.shell",
+        tasks=[{{"name": "Record this run", "ansible.builtin.shell": cmd, "changed_when": True}}],
+    )
+"""
 
 
 @pytest.fixture
@@ -56,16 +71,15 @@ def fleet(tmp_path, monkeypatch):
         settings = Settings(project_dir=REPO, inventory=inv, state_dir=tmp_path / "state")
         settings.paths.ensure()
 
-        def marker_remedy(d, desired):
-            cmd = f"echo {{{{ steward_action.id }}}} >> {marker}; sleep {sleep}; exit {rc}"
-            return Remedy(
-                what="record the run",
-                modules="ansible.builtin.shell",
-                tasks=[{"name": "Record this run", "ansible.builtin.shell": cmd, "changed_when": True}],
-            )
+        # the remediation every executor uses, in-process and in `steward execute` subprocesses
+        (tmp_path / "marker_remedy.py").write_text(MARKER_REMEDY.format(marker=str(marker), sleep=sleep, rc=rc))
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.setenv("STEWARD_TEST_REMEDY_DIR", str(tmp_path))
+        sys.modules.pop("marker_remedy", None)
+        import marker_remedy
 
-        monkeypatch.setattr(docker_area, "remediation", marker_remedy)
-        monkeypatch.setattr(docker_area, "REMEDY_MODULES", ("ansible.builtin.shell",))
+        monkeypatch.setattr(docker_area, "remediation", marker_remedy.remediation)
+        monkeypatch.setattr(docker_area, "REMEDY_MODULES", marker_remedy.MODULES)
         journal = Journal(settings.paths.journal)
         for _ in range(2):
             observe(settings, journal)
@@ -83,11 +97,12 @@ def fleet(tmp_path, monkeypatch):
     engine.close()
 
 
-# `steward execute` in a process of its own, with the marker remedy's module allowed for docker drifts
-# (the fixture's monkeypatch does not reach a subprocess)
+# `steward execute` in a process of its own, with the fixture's marker remedy as the docker area's
+# remediation (the fixture's monkeypatch does not reach a subprocess)
 EXECUTE = (
-    "import sys; import steward.areas.docker as d; d.REMEDY_MODULES = ('ansible.builtin.shell',); "
-    "from steward.cli import main; sys.exit(main(sys.argv[1:]))"
+    "import os, sys; sys.path.insert(0, os.environ['STEWARD_TEST_REMEDY_DIR']); import marker_remedy; "
+    "import steward.areas.docker as d; d.remediation = marker_remedy.remediation; "
+    "d.REMEDY_MODULES = marker_remedy.MODULES; from steward.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 
 
@@ -252,6 +267,15 @@ def test_full_filesystem_keeps_the_previous_file_and_shows_nothing_half_written(
             subprocess.run(["umount", str(m)], check=False)
 
 
+def mutate(text: str, change) -> str:
+    """The playbook with its one play changed by `change(play)`, dumped the way the engine dumps it."""
+    from steward.playbook import dump_play, load_playbook
+
+    ((play,),) = load_playbook(text.encode())
+    change(play)
+    return text.split("\n---\n", 1)[0] + "\n---\n" + dump_play(play)
+
+
 def _run_once(settings: Settings):
     from steward.executor import Executor
 
@@ -317,7 +341,19 @@ def test_a_signed_playbook_of_the_wrong_shape_is_quarantined_not_run(fleet, faul
         "other host": original.replace(f"hosts: {entry['host']}", "hosts: localhost"),
         "include": original.replace("  tasks:\n", f"  tasks:\n  - ansible.builtin.include_tasks: {outside}.yml\n"),
         "foreign module": original.replace("ansible.builtin.shell:", "ansible.builtin.raw:"),
+        "changed_when expression": original.replace(
+            "changed_when: true", f"changed_when: lookup('ansible.builtin.pipe', 'touch {outside}') is string"
+        ),
+        "template delimiters override": mutate(
+            original,
+            lambda play: play["tasks"][0].update(
+                {"ansible.builtin.shell": f"#jinja2: variable_start_string: '[['\n[[ x ]] touch {outside}"}
+            ),
+        ),
+        "plain name": original.replace("- name: !unsafe", "- name:"),
     }
+    # signed, the right shape, the area's module - but not the arguments the inventory gives
+    other_args = {"other command": original.replace(f">> {marker}", f">> {outside}")}
     os.rename(settings.paths.actions / "approved" / f"{action}.yml", tmp_path / "kept.yml")
     for n, (what, text) in enumerate(variants.items()):
         assert text != original, what
@@ -331,4 +367,15 @@ def test_a_signed_playbook_of_the_wrong_shape_is_quarantined_not_run(fleet, faul
         fault.check(report.quarantined == [new_id] and report.ran == [], f"{what}: quarantined, not run ({report})")
         reason = json.loads((settings.paths.actions / "quarantine" / f"{new_id}.result.json").read_text())["reason"]
         fault.check("not the shape of a Steward remedy" in reason, f"{what}: {reason}")
+    for n, (what, text) in enumerate(other_args.items(), start=len(variants)):
+        assert text != original, what
+        meta = {k: entry[k] for k in entry if k != "hmac"}
+        new_id = f"{action}-{n}"
+        queue.write_pending(new_id, text.replace(action, new_id), {**meta, "id": new_id})
+        queue.approve(new_id)
+        fault.inject(f"engine-signed playbook with {what}")
+        report = _run_once(settings)
+        fault.check(report.expired == [new_id] and report.ran == [], f"{what}: not run ({report})")
+        reason = json.loads((settings.paths.actions / "expired" / f"{new_id}.result.json").read_text())["reason"]
+        fault.check("not the remedy the inventory gives" in reason, f"{what}: {reason}")
     fault.check(not marker.exists() and not outside.exists(), "nothing ran, nothing outside was touched")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import grp
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -115,25 +117,44 @@ def test_a_group_writable_state_folder_is_refused(tmp_path, fault) -> None:
     fault.check(steward("status", **env).returncode == 0, "accepted again once the modes are right")
 
 
-def test_an_operator_group_may_write_the_queue_folders_only(tmp_path, fault) -> None:
+def test_an_operator_group_may_write_pending_and_approved_only(tmp_path, fault) -> None:
     if os.geteuid() != 0:
         pytest.skip("changing a folder's group needs root")
-    settings = make_settings(tmp_path, {"piha": [service("mqtt")]})
     group = grp.getgrgid(os.getgid()).gr_name
-    env = {
-        "STEWARD_STATE_DIR": str(settings.state_dir),
-        "STEWARD_INVENTORY": str(settings.inventory),
-        "STEWARD_OPERATOR_GROUP": group,
-    }
-    for sub in ("actions", "actions/pending", "actions/approved"):
-        os.chmod(settings.state_dir / sub, 0o2775)
-    fault.inject(f"actions/, pending/, approved/ group-writable for the operator group {group}")
+    state = tmp_path / "state"
+    inv = make_settings(tmp_path, {"piha": [service("mqtt")]}).inventory
+    env = {"STEWARD_STATE_DIR": str(state), "STEWARD_INVENTORY": str(inv), "STEWARD_OPERATOR_GROUP": group}
+    shutil.rmtree(state)  # a new folder, made with the operator group named
+    subprocess.run([sys.executable, "-m", "steward", "init"], env={**os.environ, **env}, check=True, timeout=60)
+    for sub in ("pending", "approved"):
+        st = (state / "actions" / sub).stat()
+        fault.check(stat.S_IMODE(st.st_mode) == 0o2775, f"actions/{sub} is made 2775 for the group")
+    fault.check(stat.S_IMODE((state / "actions").stat().st_mode) == 0o755, "actions/ itself stays 0755")
     out = steward("status", **env)
     fault.check(out.returncode == 0, f"accepted: {out.stderr}")
-    os.chmod(settings.paths.engine, 0o775)
-    fault.inject("engine/ group-writable too")
-    out = steward("status", **env)
-    fault.check(out.returncode == 2 and "only actions/" in out.stderr, f"refused: {out.stderr.strip()}")
+    for sub in ("actions", "engine"):
+        os.chmod(state / sub, 0o2775)
+        fault.inject(f"{sub}/ group-writable too")
+        out = steward("status", **env)
+        fault.check(out.returncode == 2 and "only actions/pending" in out.stderr, f"refused: {out.stderr.strip()}")
+        os.chmod(state / sub, 0o755)
+
+
+def test_what_steward_creates_under_umask_002_is_accepted_on_the_next_start(tmp_path, fault) -> None:
+    """A user's default umask 002 must not make Steward refuse its own folders the next time."""
+    settings = make_settings(tmp_path, {"piha": [service("mqtt")]})
+    env = {"STEWARD_STATE_DIR": str(tmp_path / "fresh"), "STEWARD_INVENTORY": str(settings.inventory)}
+    script = "import os, sys; os.umask(0o002); from steward.cli import main; sys.exit(main(sys.argv[1:]))"
+    fault.inject("umask 002 for every Steward process")
+    for command in (["status"], ["plan"], ["silence", "add", "--host", "piha", "--for", "1m", "--reason", "x"]):
+        out = subprocess.run(
+            [sys.executable, "-c", script, *command], env={**os.environ, **env}, capture_output=True, text=True
+        )
+        fault.check(out.returncode in (0, 1), f"{command}: ran ({out.returncode} {out.stderr.strip()})")
+    out = subprocess.run(
+        [sys.executable, "-c", script, "status"], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    fault.check(out.returncode == 0 and "writable" not in out.stderr, f"the next start accepts it: {out.stderr}")
 
 
 def test_the_hmac_key_readable_by_others_is_refused(tmp_path, fault) -> None:

@@ -115,7 +115,7 @@ def test_replayed_action_is_quarantined(planned) -> None:
     report = _run(settings)
     assert report.quarantined == [action_id]
     assert (
-        "replay"
+        "already ended"
         in json.loads((settings.paths.actions / "quarantine" / f"{action_id}.result.json").read_text())["reason"]
     )
     assert (settings.paths.actions / "rejected" / f"{action_id}.yml").exists()  # the original is untouched
@@ -263,3 +263,27 @@ def test_a_look_that_crashes_defers_the_action_and_backs_off(planned) -> None:
     deferred = [e for e in events if e["type"] == "action_deferred"]
     assert "could not look at piha before running" in deferred[0]["reason"]
     assert "FileExistsError" in deferred[0]["reason"]
+
+
+def test_a_decision_waits_for_an_executor_that_holds_the_action(planned) -> None:
+    """Reject (or the engine's expiry) racing a claim: refused while the executor holds the action's
+    lock, and no end record is written that the action would then contradict."""
+    from steward.locks import try_exclusive
+
+    settings, queue, action_id, _ = planned
+    queue.approve(action_id)
+    with try_exclusive(settings.paths.locks / f"{action_id}.lock") as mine:
+        assert mine
+        with pytest.raises(QueueError, match="being checked or run by an executor"):
+            queue.reject(action_id, "not tonight")
+        with pytest.raises(QueueError, match="being checked or run by an executor"):
+            queue.expire_pending(action_id, "TTL")
+    assert queue.ended(action_id) is None and folder_of(settings, action_id) == ["approved"]
+    queue.reject(action_id, "not tonight")
+    assert queue.ended(action_id)["state"] == "rejected"
+
+
+def test_ids_and_names_with_a_trailing_newline_are_refused(planned) -> None:
+    _, queue, action_id, _ = planned
+    with pytest.raises(BadActionId):
+        queue.approve(action_id + "\n")

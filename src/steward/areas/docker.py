@@ -65,7 +65,7 @@ def parse(host: str, value: Any) -> tuple[tuple[Service, ...], list[Problem]]:
         if unknown:
             problems.append((host, where, f"unknown key(s) {', '.join(unknown)}; allowed: {sorted(KEYS)}"))
         name = item.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             problems.append((host, f"{where}.name", f"must be a container name, got {name!r}"))
             continue
         where = f"{VAR}[{i}] ({name})"

@@ -41,7 +41,7 @@ def parse(host: str, value: Any) -> tuple[tuple[Broker, ...], list[Problem]]:
         if unknown:
             problems.append((host, where, f"unknown key(s) {', '.join(unknown)}; allowed: {sorted(KEYS)}"))
         name, bhost, port = item.get("name"), item.get("host"), item.get("port", 1883)
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             problems.append((host, f"{where}.name", f"must be a broker name, got {name!r}"))
             continue
         if not isinstance(bhost, str) or not bhost:

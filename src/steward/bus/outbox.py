@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from steward.locks import exclusive
-from steward.store.atomic import atomic_write_text, open_append, open_read, read_regular_file
+from steward.store.atomic import atomic_write_text, make_dir, open_append, open_read, read_regular_file
 
 
 class Outbox:
@@ -67,7 +67,7 @@ class Outbox:
         if not events:
             return
         data = b"".join((json.dumps(e, sort_keys=True, default=str) + "\n").encode() for e in events)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(self.path.parent)
         fd = open_append(self.path)  # never through a symlink
         try:
             size = os.fstat(fd).st_size

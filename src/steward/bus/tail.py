@@ -15,7 +15,9 @@ from steward.inert import terminal
 
 def _decode(fields: dict[Any, Any]) -> dict[str, Any]:
     raw = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        (k.decode(errors="backslashreplace") if isinstance(k, bytes) else k): (
+            v.decode(errors="backslashreplace") if isinstance(v, bytes) else v
+        )
         for k, v in fields.items()
     }
     try:

@@ -57,6 +57,16 @@ def open_append(path: Path | str, mode: int = 0o644) -> int:
     return fd
 
 
+def make_dir(path: Path) -> None:
+    """A folder (and its parents) 0755 whatever the umask: the state folder check refuses group write."""
+    if path.is_dir():
+        return
+    make_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o755)
+        os.chmod(path, 0o755)
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -67,7 +77,7 @@ def fsync_dir(path: Path) -> None:
 
 def atomic_write_bytes(path: Path | str, data: bytes, mode: int = 0o644) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -102,7 +112,7 @@ def atomic_move(src: Path, dst: Path) -> None:
     never overwritten (FileExistsError): nothing is ever lost by a move. A source that is a
     symlink is refused (NotARegularFile): a move never carries a link to elsewhere into a folder.
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(dst.parent)
     if os.path.lexists(dst):
         raise FileExistsError(f"refusing to overwrite {dst}")
     if src.is_symlink():
