@@ -418,3 +418,32 @@ def test_a_clock_stepped_back_does_not_stop_observations_from_counting(lab) -> N
     clock.t -= timedelta(hours=1, minutes=5)  # ... and NTP stepped it back
     observe(settings, clock, piha=("exited", "running"))
     assert len(engine.plan().new_actions) == 1
+
+
+def test_a_remedy_that_would_carry_a_template_is_not_written(tmp_path) -> None:
+    """An inventory value the operator marked !unsafe (a Go template, say) loses its tag on the way into
+    a remedy; the engine checks its own playbook with the executor's shape check before signing it."""
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    piha:\n      steward_services:\n"
+        "        - name: mqtt\n          image: steward-lab/busybox:1\n"
+        '          command: !unsafe "sh -c \'echo {{ lookup(\\"ansible.builtin.pipe\\", \\"id\\") }}\'"\n'
+    )
+    from helpers import REPO
+    from steward.config import Settings
+
+    settings = Settings(project_dir=REPO, inventory=inv, state_dir=tmp_path / "state")
+    settings.paths.ensure()
+    engine, clock = Engine(settings), Clock()
+    for _ in range(2):
+        write_world(settings, "piha", [container("mqtt", state="exited")], observed_at=clock.tick())
+        report = engine.plan()
+    assert report.new_actions == [] and pending(settings) == []
+    notices = [e for e in journal_events(settings) if e["type"] == "notice" and "not a shape" in e.get("summary", "")]
+    assert len(notices) == 1 and "template" in notices[0]["summary"]
+
+
+def journal_events(settings):
+    import json
+
+    return [json.loads(line) for line in settings.paths.journal.read_text().splitlines()]
