@@ -1,7 +1,10 @@
 """The event path on the namespace lab, for the end-to-end test and bench/event_latency.
 
 Real parts only: a redis-server the lab hosts reach on the bridge (198.18.0.1) with its
-append-only file on, the node agent on every lab host (playbooks/node_agent.yml, role
+append-only file on and ACL users as docs/operations.md asks (default user off; `steward` for
+the controller, the rulebook and the bus; one `node-<host>` per lab host allowed only to XADD to
+the stream, its password handed to the role through STEWARD_LAB_REDIS_PASSWORD_<HOST>), the node
+agent on every lab host (playbooks/node_agent.yml, role
 node_agent), and ansible-rulebook running rulebooks/steward.yml against the lab inventory with
 the homelab.steward.events callback on, all writing into one state folder. Every process it
 starts it stops, by the PID it started (agents by their pidfile, command line checked).
@@ -47,7 +50,13 @@ class EventLab:
         self.workdir = workdir
         self.inventory = inventory
         self.port = free_port()
-        self.redis: RedisServer | None = None
+        self.redis = RedisServer(
+            workdir / "redis",
+            port=self.port,
+            persistent=True,
+            bind=("127.0.0.1", BRIDGE_IP),
+            nodes=lab_hosts(inventory),
+        )
         self.rulebook: subprocess.Popen[bytes] | None = None
         self.rulebook_log: Path | None = None
         self.agent_hosts: list[str] = []
@@ -55,7 +64,12 @@ class EventLab:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The controller's URL (ACL user `steward`), password included: never print it."""
+        return self.redis.url
+
+    @property
+    def secrets(self) -> list[str]:
+        return self.redis.secrets
 
     def env(self, state: Path | None = None) -> dict[str, str]:
         env = {
@@ -65,6 +79,7 @@ class EventLab:
             "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
             "STEWARD_REDIS_URL": self.url,
             "STEWARD_LAB_REDIS_PORT": str(self.port),
+            **{f"STEWARD_LAB_REDIS_PASSWORD_{h.upper()}": pw for h, pw in self.redis.node_passwords.items()},
         }
         if state is not None:
             env["STEWARD_STATE_DIR"] = str(state)
@@ -72,13 +87,11 @@ class EventLab:
         return env
 
     def client(self) -> Any:
-        import redis
-
-        return redis.Redis.from_url(self.url, decode_responses=True)
+        """A client as the lab's admin user (the tests' own checks: XINFO, DEL, XRANGE)."""
+        return self.redis.client()
 
     # -- redis ------------------------------------------------------------------------------------
     def start_redis(self) -> None:
-        self.redis = RedisServer(self.workdir / "redis", port=self.port, persistent=True, bind=("127.0.0.1", BRIDGE_IP))
         self.redis.start()
 
     # -- node agents --------------------------------------------------------------------------------
@@ -164,8 +177,15 @@ class EventLab:
     def close(self) -> None:
         self.stop_rulebook()
         self.stop_agents()
-        if self.redis is not None:
-            self.redis.stop()
+        self.redis.stop()
+
+
+def lab_hosts(inventory: Path) -> tuple[str, ...]:
+    """The host names of the lab inventory (one Redis user each)."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    return tuple(sorted(InventoryManager(loader=DataLoader(), sources=[str(inventory)]).hosts))
 
 
 def _alive(pid: int) -> bool:

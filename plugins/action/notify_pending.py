@@ -62,7 +62,7 @@ def action_id(task_vars: dict[str, Any]) -> str:
     if not isinstance(event, dict):
         raise AnsibleActionFail("no ansible_eda.event: run this from the rulebook, or give -e with an event")
     value = plain(event.get("action"))
-    if value is None or not ACTION_ID.match(value) or ".." in value:
+    if value is None or not ACTION_ID.fullmatch(value) or ".." in value:
         raise AnsibleActionFail(f"the event's action is not an action id: {terminal(repr(event.get('action')))[:200]}")
     return value
 

@@ -68,10 +68,10 @@ description:
     reconnect the source first re-delivers its own pending (unacknowledged) entries, then reads new
     ones. Delivery is at least once, nothing is lost while the source is down - unless the stream
     was trimmed past entries the group had not read - on every connect and every 10 s the source
-    compares the group's last delivered entry with the stream's deleted entries (C(XINFO STREAM)
-    C(max-deleted-entry-id), C(XINFO GROUPS) C(entries-read)) and logs a WARNING and journals
-    C(stream_gap) with the number of entries lost. Every producer trims with the same
-    C(MAXLEN ~ 100000) (docs/operations.md, "Stream length").
+    compares the group's last delivered entry with the oldest entry left and counts the unread ones
+    that are gone (C(XINFO STREAM) C(entries-added), C(length), C(first-entry); C(XINFO GROUPS)
+    C(entries-read)); it logs a WARNING and journals C(stream_gap) (C(cause) C(trimmed)) with that
+    number. Every producer trims with the same C(MAXLEN ~ 100000) (docs/operations.md, "Stream length").
   - An entry handed over whose acknowledgement was cut off by a lost connection is acknowledged
     after the reconnect, not handed over again; only a source stopped between the two (a killed
     ansible-rulebook) hands that one entry over twice after its restart.
@@ -415,7 +415,7 @@ def _text(limit: int, pattern: re.Pattern[str] | None = None, free: bool = False
             value = inert(value, limit)
         if _TEMPLATE.search(value):
             raise Rejected(f"field {name!r} holds a template marker: {inert(value, 80)}")
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             raise Rejected(f"field {name!r} is not of the form {pattern.pattern}: {inert(value, 80)}")
         return value
 
@@ -523,7 +523,7 @@ class Inventory:
                 log.warning("%s; keeping the %d host names read before", exc, len(self.hosts))
 
     def check(self, host: str) -> None:
-        if not HOST_NAME.match(host) or host.endswith((".", "-")):
+        if not HOST_NAME.fullmatch(host) or host.endswith((".", "-")):
             raise Rejected(f"host {inert(host, 80)} is not one plain host name (no patterns, lists or @file)")
         if host not in self.hosts:
             raise Rejected(f"host {inert(host, 80)} is not a host of the inventory {self.source}")
@@ -549,7 +549,7 @@ def validate(event: Any, inventory: Inventory) -> dict[str, Any]:
         raise Rejected(f"a {etype} event must name its host")
     if etype.startswith("action_") and out.get("action") is not None:
         action = out["action"]
-        if not ACTION_ID.match(action) or ".." in action:
+        if not ACTION_ID.fullmatch(action) or ".." in action:
             raise Rejected(f"field 'action' of a {etype} event is not an action id: {inert(action, 80)}")
     if etype == "action_pending" and not out.get("action"):
         raise Rejected("an action_pending event must name its action")
@@ -660,7 +660,7 @@ class Position:
     """What this source knows of its place in the stream (in memory, across reconnects)."""
 
     last_id: str | None = None  # the newest entry handed over
-    reported_deleted: str = "0-0"  # the newest trimmed entry already reported as lost
+    reported_lost: int = 0  # trimmed unread entries already reported
     checked: float = 0.0
 
 
@@ -676,9 +676,18 @@ def _id(value: Any) -> tuple[int, int]:
 async def _ensure_group(client: Any, opts: Options, pos: Position) -> None:
     from redis.exceptions import ResponseError
 
-    start = pos.last_id or "$"
     try:
-        await client.xgroup_create(opts.stream, opts.group, id=start, mkstream=True)
+        before = await client.xinfo_stream(opts.stream)
+    except ResponseError:  # no such stream yet
+        before = {}
+    start, entries_read = pos.last_id, None
+    if start is None:
+        # "$", taken from the same answer as the count, so the group knows how many entries it
+        # skipped (ENTRIESREAD): what lets _check_trimmed count entries trimmed before it read them
+        start = before.get("last-generated-id") or "$"
+        entries_read = int(before.get("entries-added") or 0)
+    try:
+        await client.xgroup_create(opts.stream, opts.group, id=start, mkstream=True, entries_read=entries_read)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
@@ -699,6 +708,7 @@ async def _ensure_group(client: Any, opts: Options, pos: Position) -> None:
                 stream=opts.stream,
                 reason=f"consumer group {opts.group} created at $: {length} older entries not delivered",
                 skipped=length,
+                cause="created",
             )
     else:
         log.warning(
@@ -713,11 +723,17 @@ async def _ensure_group(client: Any, opts: Options, pos: Position) -> None:
             stream=opts.stream,
             reason=f"consumer group {opts.group} was gone; recreated after {pos.last_id}, nothing replayed",
             skipped=0,
+            cause="recreated",
         )
 
 
 async def _check_trimmed(client: Any, opts: Options, pos: Position, every: float = 10.0) -> None:
-    """Warn (log + journal) once when the stream lost entries the group had not read."""
+    """Warn (log + journal) when the stream lost entries the group had not read.
+
+    Redis 7.0 does not count trimmed entries anywhere (``max-deleted-entry-id`` moves on XDEL
+    only), so this counts: the entries added after the group's last delivered one are
+    ``entries-added - entries-read``; when the oldest entry left is newer than the last delivered
+    one, all ``length`` entries are among them, and the rest were trimmed unread."""
     now = time.monotonic()
     if now - pos.checked < every:
         return
@@ -726,31 +742,43 @@ async def _check_trimmed(client: Any, opts: Options, pos: Position, every: float
     group = next((g for g in await client.xinfo_groups(opts.stream) if g.get("name") == opts.group), None)
     if group is None:
         return
-    deleted = info.get("max-deleted-entry-id") or "0-0"
+    first = info.get("first-entry")
     delivered = group.get("last-delivered-id") or "0-0"
-    if _id(deleted) <= _id(delivered) or _id(deleted) <= _id(pos.reported_deleted):
+    added, read, length = info.get("entries-added"), group.get("entries-read"), int(info.get("length") or 0)
+    if read is None and _id(delivered) == (0, 0):
+        read = 0  # a group that has read nothing
+    if read is None and delivered == info.get("last-generated-id") and isinstance(added, int):
+        # caught up, count unknown (a group created without ENTRIESREAD, or recreated by id): record
+        # it now; Redis keeps counting from here. Only this source reads between XINFO and SETID.
+        await client.xgroup_setid(opts.stream, opts.group, delivered, entries_read=added)
         return
-    added, read = info.get("entries-added"), group.get("entries-read")
-    remaining = int(info.get("length") or 0)
-    lost: int | None = None
-    if isinstance(added, int) and isinstance(read, int):
-        lost = max(added - read - remaining, 0)
+    if not first or _id(first[0]) <= _id(delivered):
+        return  # the oldest entry left was delivered already: nothing unread is gone
+    if not isinstance(added, int) or not isinstance(read, int):
+        log.debug("redis_events: cannot count trimmed entries of %s (entries-read unknown)", opts.stream)
+        return
+    lost = added - read - length
+    if lost <= pos.reported_lost:
+        return
+    new = lost - pos.reported_lost
+    pos.reported_lost = lost
     log.warning(
-        "redis_events: the stream %s was trimmed past entries group %s had not read (%s lost, up to %s); "
-        "every producer must trim with the same MAXLEN",
+        "redis_events: the stream %s was trimmed past %d entries group %s had not read (oldest left %s, "
+        "last delivered %s); every producer must trim with the same MAXLEN",
         opts.stream,
+        new,
         opts.group,
-        "?" if lost is None else lost,
-        deleted,
+        first[0],
+        delivered,
     )
     journal(
         opts.journal,
         "stream_gap",
         stream=opts.stream,
-        reason=f"entries of {opts.stream} up to {deleted} were trimmed before group {opts.group} read them",
-        skipped=lost,
+        reason=f"{new} entries of {opts.stream} after {delivered} were trimmed before group {opts.group} read them",
+        skipped=new,
+        cause="trimmed",
     )
-    pos.reported_deleted = str(deleted)
 
 
 async def _consume(
@@ -818,6 +846,12 @@ async def _consume(
                 cursor = entry_id
 
 
+def _honour_cancel() -> None:
+    task = asyncio.current_task()
+    if task is not None and getattr(task, "cancelling", lambda: 0)():
+        raise asyncio.CancelledError
+
+
 async def main(queue: Any, args: dict[str, Any]) -> None:
     """ansible-rulebook entry point."""
     opts = parse_args(args)
@@ -849,6 +883,7 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
                     )
                 await _consume(client, queue, opts, handed_over, pos, inventory, reject)
             except (RedisConnectionError, RedisTimeoutError, AuthenticationError, OSError) as exc:
+                _honour_cancel()  # a client library may turn a cancellation into a connection error
                 log.warning(
                     "redis_events: Redis at %s unavailable (%s); retrying in %.1f s",
                     opts.shown_url,
@@ -874,7 +909,10 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
             log.info("redis_events: reconnected to %s", opts.shown_url)
             delay = opts.retry_delay
     finally:
-        await client.aclose()
+        # cancelled in the middle of a command, redis-py can wait on that command's connection lock
+        # for ever: never let the rulebook's shutdown hang on it
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(client.aclose(), 2)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual try-out
