@@ -458,7 +458,13 @@ def test_the_worker_exits_when_its_supervisor_is_killed(tmp_path: Path) -> None:
     """kill -9 of the supervisor cannot stop the worker; the worker notices and goes."""
     config = tmp_path / "config.json"
     config.write_text(
-        json.dumps({"docker_socket": f"unix://{tmp_path}/none.sock", "redis_port": free_port(), "redis_password": "pw-supervised-1"})
+        json.dumps(
+            {
+                "docker_socket": f"unix://{tmp_path}/none.sock",
+                "redis_port": free_port(),
+                "redis_password": "pw-supervised-1",
+            }
+        )
     )
     log = tmp_path / "agent.log"
     with log.open("wb") as fh:
