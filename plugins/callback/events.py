@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from ansible.plugins.callback import CallbackBase
 
@@ -80,19 +80,17 @@ def inert(text: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password (userinfo or ?password=) replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<url hidden: unparsable>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hostport}"
-    query = re.sub(r"(?i)(password=)[^&#]*", r"\1***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """The URL with its password (userinfo or ?password=) replaced by `***`, read as plain text:
+    a password with an unescaped `/`, `?` or `#` (urlsplit would cut the URL there) is hidden too."""
+    text = str(url)
+    found = re.match(r"(?s)^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@(?=[^@]*$)", text)
+    if found:
+        userinfo = found.group(2)
+        shown = userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else userinfo
+        if any(c in shown for c in "/?#"):
+            shown = "***"
+        text = found.group(1) + shown + "@" + text[found.end() :]
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
 
 
 def url_secrets(url: str) -> list[str]:

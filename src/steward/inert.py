@@ -20,7 +20,6 @@ from these rules (docs/architecture.md, "Untrusted data").
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 # C0 controls, DEL, C1 controls, the Unicode separators terminals and YAML treat as line breaks,
 # bidirectional overrides/isolates and zero-width characters (they make shown text lie about itself)
@@ -48,25 +47,17 @@ def comment(value: object) -> str:
 
 
 def redact_url(url: object) -> str:
-    """The URL with any password replaced by `***` (user names kept; unparsable: fully hidden)."""
+    """The URL with its password (userinfo or ?password=) replaced by `***`, read as plain text:
+    a password with an unescaped `/`, `?` or `#` (urlsplit would cut the URL there) is hidden too."""
     text = str(url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return "<url hidden: unparsable>"
-    query = re.sub(r"(?i)(password=)[^&#]*", r"\1***", parts.query)
-    if parts.password is None:
-        return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = f"{user}:***@{host}" + (f":{port}" if port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    found = re.match(r"(?s)^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@(?=[^@]*$)", text)
+    if found:
+        userinfo = found.group(2)
+        shown = userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else userinfo
+        if any(c in shown for c in "/?#"):
+            shown = "***"
+        text = found.group(1) + shown + "@" + text[found.end() :]
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
 
 
 def redact_text(text: str, secrets: list[str]) -> str:

@@ -446,3 +446,42 @@ def test_no_password_in_any_log_line_or_message(
     fault.check(rc == 0 and "notice: event stream" in err, "events tail says so and falls back to the journal")
     fault.check(not any(secret in line for line in lines), "the password in no log line")
     fault.check(sum("***" in line for line in lines) >= 3, "the URLs shown with ***")
+
+
+def test_a_non_utf8_entry_and_a_forged_action_pending_are_dropped_and_the_source_lives_on(
+    server: RedisServer, tmp_path: Path, fault: Any
+) -> None:
+    """Review: bytes that are not UTF-8 (any node credential can XADD them) killed the source, again on
+    every restart; an action_pending for an id the engine never wrote was announced."""
+    client = server.client()
+    state = tmp_path / "state"
+    (state / "engine" / "ledger").mkdir(parents=True)
+    (state / "engine" / "ledger" / "real-1.json").write_text("{}")
+    journal = state / "journal.jsonl"
+    client.xadd(STREAM, {"event": json.dumps(die(0))})  # the stream exists (a new group starts after it)
+
+    async def run() -> list[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = _source(queue, server.url, _inventory(tmp_path), journal)
+        await _until(lambda: bool(client.xinfo_groups(STREAM)))
+        client.xadd(STREAM, {b"event": b"\xff\xfe{not utf-8", b"\xff": b"\xfe"})
+        fault.inject("an entry of bytes that are not UTF-8, in a field name and a value")
+        client.xadd(STREAM, {"event": json.dumps(pending("forged-1"))})
+        fault.inject("action_pending for an id with no ledger entry")
+        real = client.xadd(STREAM, {"event": json.dumps(pending("real-1"))})
+        after = client.xadd(STREAM, {"event": json.dumps(die(7))})
+        await _until(lambda: queue.qsize() >= 2)
+        await asyncio.sleep(0.3)
+        fault.check(not task.done(), "the source is still running")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        got = [queue.get_nowait() for _ in range(queue.qsize())]
+        fault.check([e["meta"]["redis_id"] for e in got] == [real, after], f"only the real ones: {got}")
+        return got
+
+    asyncio.run(run())
+    info = client.xinfo_groups(STREAM)[0]
+    fault.check(info["pending"] == 0, "every entry acknowledged: nothing comes back on a restart")
+    reasons = [e.get("reason", "") for e in _journal(journal, "event_rejected")]
+    fault.check(any("ledger" in r for r in reasons), f"the forged one is journaled: {reasons}")

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 DOCUMENTATION = r"""
 ---
@@ -213,19 +213,17 @@ def inert(value: object, limit: int = 200) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password (userinfo or ?password=) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<url hidden: unparsable>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hostport}"
-    query = re.sub(r"(?i)(password=)[^&#]*", r"\1***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """The URL with its password (userinfo or ?password=) replaced by `***`, read as plain text:
+    a password with an unescaped `/`, `?` or `#` (urlsplit would cut the URL there) is hidden too."""
+    text = str(url)
+    found = re.match(r"(?s)^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@(?=[^@]*$)", text)
+    if found:
+        userinfo = found.group(2)
+        shown = userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else userinfo
+        if any(c in shown for c in "/?#"):
+            shown = "***"
+        text = found.group(1) + shown + "@" + text[found.end() :]
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
 
 
 def url_password(url: str) -> str | None:
@@ -603,7 +601,12 @@ def journal(path: str | None, type_: str, **fields: Any) -> None:
 
 
 def _decode(
-    entry_id: str, fields: dict[str, str] | None, stream: str, inventory: Inventory, reject: Callable[..., None]
+    entry_id: str,
+    fields: dict[str, str] | None,
+    stream: str,
+    inventory: Inventory,
+    reject: Callable[..., None],
+    ledger_dir: str | None = None,
 ) -> dict[str, Any] | None:
     raw = (fields or {}).get("event")
     if raw is None:
@@ -619,6 +622,13 @@ def _decode(
         return None
     except ValueError as exc:
         reject(entry_id, stream, f"not JSON ({inert(str(exc), 80)})")
+        return None
+    if (
+        ledger_dir is not None
+        and event.get("type") == "action_pending"
+        and not os.path.isfile(os.path.join(ledger_dir, f"{event.get('action')}.json"))
+    ):  # anyone who may XADD can claim a pending action: only the engine's own are announced
+        reject(entry_id, stream, "action_pending for an action the engine did not write (no ledger entry)")
         return None
     meta: dict[str, Any] = {"redis_id": entry_id, "stream": stream}
     if event.get("host"):
@@ -833,7 +843,12 @@ async def _consume(
             continue
         for entry_id, fields in entries:
             if entry_id not in handed_over:
-                event = _decode(entry_id, fields, opts.stream, inventory, reject)
+                try:
+                    ledger = os.path.join(os.path.dirname(opts.journal), "engine", "ledger") if opts.journal else None
+                    event = _decode(entry_id, fields, opts.stream, inventory, reject, ledger)
+                except Exception as exc:  # noqa: BLE001 - one bad entry never stops the source
+                    log.warning("redis_events: entry %s could not be read (%s); dropped", entry_id, type(exc).__name__)
+                    event = None
                 if event is not None:
                     await queue.put(event)
                 handed_over.add(entry_id)
@@ -865,6 +880,9 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
     client = aioredis.Redis.from_url(
         opts.url,
         decode_responses=True,
+        # bytes that are not UTF-8 (any node credential can XADD them) must not kill the source:
+        # they arrive escaped, fail validation, and the entry is acknowledged and dropped
+        encoding_errors="backslashreplace",
         single_connection_client=True,
         socket_connect_timeout=5,
         socket_timeout=opts.block_ms / 1000 + 10,
@@ -892,7 +910,9 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
                 )
             except ResponseError as exc:
                 text = redact(str(exc), opts.url)
-                if "NOGROUP" not in text:
+                # NOGROUP: the group was destroyed; UNBLOCKED: the stream key itself was deleted
+                # (FLUSHALL, DEL, eviction) while we waited - both mean "group gone"
+                if "NOGROUP" not in text and "UNBLOCKED" not in text:
                     raise ResponseError(text) from None
                 # Redis restarted empty or the group was deleted: create it again (never at 0)
                 log.warning("redis_events: group %s is gone (%s); recreating it", opts.group, text)
