@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from steward.bus import bus_from_env, new_event_id
 from steward.bus.bus import EventBus
+from steward.inert import terminal
 from steward.store.atomic import make_dir, open_append, open_read
 
 log = logging.getLogger("steward")
@@ -121,4 +122,4 @@ class Journal:
 
 def _describe(fields: dict[str, Any]) -> str:
     keys = ("action", "key", "host", "reason", "via", "errors")
-    return " ".join(f"{k}={fields[k]}" for k in keys if k in fields)
+    return " ".join(f"{k}={terminal(fields[k])}" for k in keys if k in fields)

@@ -237,8 +237,9 @@ def test_hostile_events_through_the_real_rulebook_run_no_template_no_second_host
     fault.check(set(lab.observed()) == {"saturn"}, f"only saturn observed, never piha: {lab.observed()}")
     fault.check(len(lab.observed()) == 1, f"one observe run for saturn within the throttle: {lab.observed()}")
     notes = lab.notified()
-    # the valid event, and the one whose forged meta and undocumented field were dropped
-    fault.check([n["action"] for n in notes] == ["a-good"] * 2, f"only the valid pending action announced: {notes}")
+    # the valid event; the one whose forged meta and undocumented field were dropped is folded by the
+    # per-action notify throttle (one announcement per action a minute)
+    fault.check([n["action"] for n in notes] == ["a-good"], f"only the valid pending action announced, once: {notes}")
     fault.check(notes[0]["summary"].startswith("web is exited {{ not a template }}"), "summary from the ledger")
     rejected = lab.journal("event_rejected")
     fault.check(len(rejected) >= 10, f"rejections journaled ({len(rejected)}, at most 10 a minute)")
@@ -374,6 +375,10 @@ def test_12000_agent_events_never_trim_the_unread_action_pending_and_a_shorter_m
             await task
         return [queue.get_nowait() for _ in range(queue.qsize())]
 
+    ledger = tmp_path / "engine" / "ledger"  # the source forwards action_pending only for actions the engine wrote
+    ledger.mkdir(parents=True)
+    for action in ("a-lagging", "a-trimmed"):
+        (ledger / f"{action}.json").write_text("{}")
     client.xadd(STREAM, {"event": json.dumps(die(0))})
     asyncio.run(first_unread(count=0))  # the rulebook ran, caught up, then went down
     bus = EventBus(server.url, tmp_path / "engine" / "outbox.jsonl")
