@@ -80,14 +80,14 @@ def lab(lab_up, tmp_path, monkeypatch):
     monkeypatch.setenv("STEWARD_INVENTORY", str(LAB_INVENTORY))
     monkeypatch.setenv("STEWARD_STATE_DIR", str(state))
     monkeypatch.setenv("PATH", _env()["PATH"])
-    from steward.config import resolve_settings
+    from steward.app.settings import resolve_settings
 
     return resolve_settings(project_dir=ROOT)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def private_state_registry(tmp_path_factory):
-    """Steward remembers every state folder it used (steward.state_folder, per user): the tests'
+    """Steward remembers every state folder it used (steward.state.folder, per user): the tests'
     thousands of temporary state folders go into a registry of their own, not the machine user's."""
     registry_home = tmp_path_factory.mktemp("xdg-state")
     old = os.environ.get("XDG_STATE_HOME")

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from steward.config import Settings
-from steward.store.atomic import atomic_write_json
+from steward.core.atomic import atomic_write_json
+from steward.state.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "steward-lab/busybox:1"

@@ -26,10 +26,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from steward.config import Settings  # noqa: E402
-from steward.desired import load_desired_cached  # noqa: E402
-from steward.engine import Engine  # noqa: E402
-from steward.store.atomic import atomic_write_json  # noqa: E402
+from steward.core.atomic import atomic_write_json  # noqa: E402
+from steward.desired.inventory import load_desired_cached  # noqa: E402
+from steward.plan.engine import Engine  # noqa: E402
+from steward.state.settings import Settings  # noqa: E402
 
 IMAGE = "steward-lab/busybox:1"
 

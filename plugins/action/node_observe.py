@@ -142,7 +142,7 @@ STATE_MARKER = ".steward-state"
 
 
 def _registry_path() -> str:
-    """The per-user list of state folders Steward used (the twin of steward.state_folder.registry_path)."""
+    """The per-user list of state folders Steward used (the twin of steward.state.folder.registry_path)."""
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "steward", "state-folders.json")
 

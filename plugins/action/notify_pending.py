@@ -24,7 +24,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 ARGUMENT_SPEC = dict(state_dir=dict(type="str", required=True))
-# steward.queue.ID_RE: the same pattern every queue operation checks
+# steward.state.actions.ID_RE: the same pattern every queue operation checks
 ACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 FOLDERS = ("pending", "approved", "running", "done", "failed", "rejected", "expired", "quarantine")
 MAX_LEDGER_BYTES = 1024 * 1024
@@ -43,7 +43,7 @@ def _fallback_terminal(value: object) -> str:
 
 
 try:
-    from steward.inert import terminal
+    from steward.core.inert import terminal
 except ImportError:  # the collection without the controller package: the same rule
     terminal = _fallback_terminal
 

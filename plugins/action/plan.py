@@ -63,9 +63,9 @@ class ActionModule(ActionBase):
             result.update(changed=False, skipped=True, msg="check mode: no plan cycle (it would write actions)")
             return result
         try:
-            from steward.config import Settings
-            from steward.desired import DesiredStateError
-            from steward.engine import Engine
+            from steward.desired.inventory import DesiredStateError
+            from steward.plan.engine import Engine
+            from steward.state.settings import Settings
         except ImportError as exc:
             raise AnsibleActionFail(
                 "homelab.steward.plan runs Steward's drift engine and needs the steward controller package "

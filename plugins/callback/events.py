@@ -24,7 +24,7 @@ short_description: Publish playbook events to the Steward event stream
 description:
   - Publishes C(playbook_started), C(host_failed), C(host_unreachable), C(host_changed) and
     C(playbook_finished) (the per-host recap) for any playbook run.
-  - When the C(steward) package is importable the events go through C(steward.journal.Journal)
+  - When the C(steward) package is importable the events go through C(steward.state.journal.Journal)
     (journal, Redis stream, outbox). Otherwise they are sent with a direct Redis XADD with a
     short timeout; Redis being down never fails or slows the playbook (one warning).
   - Never publishes task arguments or module results; only C(msg) (truncated, control characters
@@ -68,12 +68,12 @@ options:
 
 MSG_LIMIT = 300
 TIMEOUT = 0.5
-MAXLEN = 100_000  # steward.bus.DEFAULT_MAXLEN: one stream-length policy for every producer
+MAXLEN = 100_000  # steward.events.DEFAULT_MAXLEN: one stream-length policy for every producer
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085\ufeff]")
 
 
 def inert(text: str) -> str:
-    """One printable line: control characters as visible escapes (steward.inert.terminal's rule)."""
+    """One printable line: control characters as visible escapes (steward.core.inert.terminal's rule)."""
     return _CONTROL.sub(
         lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) <= 0xFF else f"\\u{ord(m.group(0)):04x}", text
     )
@@ -170,11 +170,11 @@ class CallbackModule(CallbackBase):
 
     def _setup(self) -> None:
         try:
-            from steward.journal import Journal
+            from steward.state.journal import Journal
         except ImportError:
             Journal = None  # noqa: N806
         if Journal is not None and self.journal_path is not None:
-            from steward.bus.bus import EventBus
+            from steward.events.bus import EventBus
 
             # The plugin's own options win over the process environment Journal would read.
             bus = (

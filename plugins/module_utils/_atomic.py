@@ -7,7 +7,7 @@ A reader therefore sees the previous complete file or the new complete file, nev
 half-written one (the failure Steward exists to prevent). On any
 error the temp file is removed and the error re-raised; the target is left untouched.
 
-Mirrors ``steward.store.atomic`` on the controller; modules cannot import that package
+Mirrors ``steward.core.atomic`` on the controller; modules cannot import that package
 because they are shipped to the target on their own.
 """
 

@@ -10,7 +10,7 @@ and it is the only place that says so:
 * the ``node_observe`` action plugin (plugins/action/node_observe.py) runs :func:`check_problem`
   on each check before it writes ``world/<host>.json`` or returns the world in the task result;
   a check that fails becomes :func:`invalid_report` ("could not look") for that host only;
-* the controller's loader (``steward.store.world``) loads *this file* (not a copy) and runs
+* the controller's loader (``steward.state.world``) loads *this file* (not a copy) and runs
   :func:`world_problem` on every world file it reads, so a file the controller did not write
   (torn, hand-edited, corrupt) still makes the plan cycle skip.
 
@@ -214,7 +214,7 @@ _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", '"': '\\"
 def inert(text: object, limit: int = MAX_TEXT) -> str:
     """``text`` as one printable line that passes this schema's free-text rule, at most ``limit`` long.
 
-    Control characters become escapes (``\\n``, ``\\x1b``, ``\\u2028``, like steward.inert.terminal),
+    Control characters become escapes (``\\n``, ``\\x1b``, ``\\u2028``, like steward.core.inert.terminal),
     and so do backslashes, double quotes and braces (so ``{{`` can never start a template).
     """
     raw = text if isinstance(text, str) else str(text)

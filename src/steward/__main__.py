@@ -1,5 +1,5 @@
 import sys
 
-from steward.cli import main
+from steward.interfaces.cli.main import main
 
 sys.exit(main())

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from conftest import lab_docker
-from steward.cli import main
+from steward.interfaces.cli.main import main
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

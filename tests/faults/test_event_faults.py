@@ -104,8 +104,8 @@ class Lab:
         }
 
     def ledger(self, action: str, host: str, summary: str) -> None:
-        from steward.ledger import Ledger
-        from steward.paths import StatePaths
+        from steward.state.ledger import Ledger
+        from steward.state.paths import StatePaths
 
         paths = StatePaths(self.state).ensure()
         Ledger(paths).record(action, b"- hosts: x\n", {"host": host, "key": f"{host}/docker/web/x", "summary": summary})
@@ -252,8 +252,8 @@ def test_notify_run_by_hand_with_jinja_in_every_event_field_templates_nothing(tm
     """The issue's reproduction: `ansible-playbook playbooks/notify.yml -e @ev.json` as root."""
     marker = tmp_path / "PWNED"
     state = tmp_path / "state"
-    from steward.ledger import Ledger
-    from steward.paths import StatePaths
+    from steward.state.ledger import Ledger
+    from steward.state.paths import StatePaths
 
     Ledger(StatePaths(state).ensure()).record(
         "a1", b"x", {"host": "localhost", "key": "localhost/docker/web/not_running", "summary": "web is exited"}
@@ -351,7 +351,7 @@ def test_12000_agent_events_never_trim_the_unread_action_pending_and_a_shorter_m
     assert spec is not None and spec.loader is not None
     agent = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(agent)
-    from steward.bus import EventBus
+    from steward.events import EventBus
 
     client = server.client()
     journal = tmp_path / "journal.jsonl"
@@ -419,8 +419,8 @@ def test_no_password_in_any_log_line_or_message(
     server: RedisServer, tmp_path: Path, fault: Any, caplog: Any, capsys: Any
 ) -> None:
     """Issue 10's Why 5: the source (every retry), the bus, `steward events tail`."""
-    from steward.bus import EventBus
-    from steward.cli import main
+    from steward.events import EventBus
+    from steward.interfaces.cli.main import main
 
     secret = "pw-must-not-show-7f3a"
     dead = f"redis://steward:{secret}@127.0.0.1:{free_port()}/0"

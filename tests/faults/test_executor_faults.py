@@ -21,19 +21,19 @@ import yaml
 from _docker_server import FakeEngine, load_engine
 
 from helpers import REPO, Clock, all_files, container, journal_types, service, write_inventory, write_world
+from steward.ansible.observe import observe
 from steward.areas import docker as docker_area
-from steward.config import Settings
-from steward.engine import Engine
-from steward.journal import Journal
-from steward.observe import observe
-from steward.store.atomic import atomic_write_json
+from steward.core.atomic import atomic_write_json
+from steward.plan.engine import Engine
+from steward.state.journal import Journal
+from steward.state.settings import Settings
 
 pytestmark = pytest.mark.slow
 IMAGE = "steward/busybox:test"
 
 
 MARKER_REMEDY = """
-from steward.model import Remedy
+from steward.core.model import Remedy
 
 MODULES = ("ansible.builtin.shell",)
 
@@ -101,8 +101,9 @@ def fleet(tmp_path, monkeypatch):
 # remediation (the fixture's monkeypatch does not reach a subprocess)
 EXECUTE = (
     "import os, sys; sys.path.insert(0, os.environ['STEWARD_TEST_REMEDY_DIR']); import marker_remedy; "
-    "import steward.areas.docker as d; d.remediation = marker_remedy.remediation; "
-    "d.REMEDY_MODULES = marker_remedy.MODULES; from steward.cli import main; sys.exit(main(sys.argv[1:]))"
+    "import steward.areas.docker.containers as d; d.remediation = marker_remedy.remediation; "
+    "d.REMEDY_MODULES = marker_remedy.MODULES; "
+    "from steward.interfaces.cli.main import main; sys.exit(main(sys.argv[1:]))"
 )
 
 
@@ -269,7 +270,7 @@ def test_full_filesystem_keeps_the_previous_file_and_shows_nothing_half_written(
 
 def mutate(text: str, change) -> str:
     """The playbook with its one play changed by `change(play)`, dumped the way the engine dumps it."""
-    from steward.playbook import dump_play, load_playbook
+    from steward.plan.playbook import dump_play, load_playbook
 
     ((play,),) = load_playbook(text.encode())
     change(play)
@@ -277,7 +278,7 @@ def mutate(text: str, change) -> str:
 
 
 def _run_once(settings: Settings):
-    from steward.executor import Executor
+    from steward.execute.executor import Executor
 
     return Executor(settings).run_once()
 
@@ -288,7 +289,7 @@ def _run_once(settings: Settings):
 )
 def test_a_decided_action_moved_back_to_approved_never_runs_again(fleet, fault, ended, name) -> None:
     """Issue 10, Why 1: `mv done/X.yml approved/` ran X a second time; a rejection was overridden."""
-    from steward.queue import ActionQueue
+    from steward.state.actions import ActionQueue
 
     make, marker = fleet
     settings = make(1, rc=1 if ended == "failed" else 0)
@@ -324,7 +325,7 @@ def test_a_decided_action_moved_back_to_approved_never_runs_again(fleet, fault, 
 
 def test_a_signed_playbook_of_the_wrong_shape_is_quarantined_not_run(fleet, fault, tmp_path) -> None:
     """Issue 9, What must exist 6: the executor judges the shape, not only the signature."""
-    from steward.queue import ActionQueue
+    from steward.state.actions import ActionQueue
 
     make, marker = fleet
     settings = make(1)

@@ -3,7 +3,7 @@
 The node's module is replaced by one that prints what an attacker chose (raw bytes, so not even
 valid UTF-8 is out of reach); everything on the controller is real: ansible-playbook, the
 collection's node_observe action plugin, the world file it writes, the task result the executor
-judges on, and steward.engine.Engine planning over the state folder. Per case:
+judges on, and steward.plan.engine.Engine planning over the state folder. Per case:
 
 * the world file is schema-valid (the loader accepts it), the refused check is ``invalid_report``
   with one escaped line saying which field and what it held, the node's other checks stay as sent;
@@ -35,9 +35,9 @@ from world_reports import (
 )
 
 from helpers import REPO, container
-from steward.config import Settings
-from steward.engine import Engine
-from steward.store.world import load_world, validate_world
+from steward.plan.engine import Engine
+from steward.state.settings import Settings
+from steward.state.world import load_world, validate_world
 
 VENV_BIN = Path(sys.executable).parent
 CONTROL = set(map(chr, range(0x20))) | {"\x7f", "\u2028", "\u2029", "\u202e"}

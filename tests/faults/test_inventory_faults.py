@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-import steward.desired
-import steward.engine
+import steward.desired.inventory
+import steward.plan.engine
 from helpers import IMAGE, Clock, container, journal_types, write_world
-from steward.cli import main
-from steward.config import Settings
-from steward.desired import DesiredStateError, load_desired_cached
-from steward.engine import Engine
+from steward.desired.inventory import DesiredStateError, load_desired_cached
+from steward.interfaces.cli.main import main
+from steward.plan.engine import Engine
+from steward.state.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "registry:2.8"  # a torn read may cut it to "registry:2." - valid YAML, the wrong image
@@ -262,7 +262,7 @@ def _sloppy_writer(inventory: str, until: float, seed: int) -> None:
 def test_a_torn_read_of_the_inventory_never_becomes_a_plan(tmp_path: Path, fault, monkeypatch) -> None:
     # a shorter settle time than the default 0.25 s keeps this fast; the writer's pauses between
     # halves are far shorter still (a stall longer than the settle time is the documented limit)
-    monkeypatch.setattr(steward.desired, "SETTLE_SECONDS", 0.025)
+    monkeypatch.setattr(steward.desired.inventory, "SETTLE_SECONDS", 0.025)
     settings = build(tmp_path)
     settings.inventory.parent.joinpath("group_vars", "all.yml").write_text("steward_policy:\n  confirm_after: 1\n")
     whole = load_desired_cached(settings.inventory)  # what every accepted read must equal
@@ -273,7 +273,7 @@ def test_a_torn_read_of_the_inventory_never_becomes_a_plan(tmp_path: Path, fault
         accepted.append(desired.hosts == whole.hosts)
         return desired
 
-    monkeypatch.setattr(steward.engine, "load_desired_cached", spy)
+    monkeypatch.setattr(steward.plan.engine, "load_desired_cached", spy)
     engine, clock = Engine(settings), Clock()
     clock.t -= timedelta(hours=2)
     writer = mp.get_context("fork").Process(

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from helpers import Clock, container, journal_types, make_settings, service, write_world
-from steward.cli import main
-from steward.engine import Engine
-from steward.journal import Journal
-from steward.outcomes import Outcomes
-from steward.silences import Silences
+from steward.interfaces.cli.main import main
+from steward.plan.engine import Engine
+from steward.state.journal import Journal
+from steward.state.outcomes import Outcomes
+from steward.state.silences import Silences
 
 
 def set_policy(settings, policy=None, **host_vars) -> None:

@@ -18,10 +18,10 @@ import pytest
 import yaml
 
 from helpers import REPO, all_files, make_settings, service
-from steward.bus.outbox import Outbox
-from steward.journal import Journal
-from steward.locks import exclusive
-from steward.store.atomic import NotARegularFile
+from steward.core.atomic import NotARegularFile
+from steward.core.locks import exclusive
+from steward.events.outbox import Outbox
+from steward.state.journal import Journal
 
 BIN = Path(sys.executable).parent
 
@@ -144,7 +144,9 @@ def test_what_steward_creates_under_umask_002_is_accepted_on_the_next_start(tmp_
     """A user's default umask 002 must not make Steward refuse its own folders the next time."""
     settings = make_settings(tmp_path, {"piha": [service("mqtt")]})
     env = {"STEWARD_STATE_DIR": str(tmp_path / "fresh"), "STEWARD_INVENTORY": str(settings.inventory)}
-    script = "import os, sys; os.umask(0o002); from steward.cli import main; sys.exit(main(sys.argv[1:]))"
+    script = (
+        "import os, sys; os.umask(0o002); from steward.interfaces.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
     fault.inject("umask 002 for every Steward process")
     for command in (["status"], ["plan"], ["silence", "add", "--host", "piha", "--for", "1m", "--reason", "x"]):
         out = subprocess.run(
@@ -159,7 +161,7 @@ def test_what_steward_creates_under_umask_002_is_accepted_on_the_next_start(tmp_
 
 def test_the_hmac_key_readable_by_others_is_refused(tmp_path, fault) -> None:
     settings = make_settings(tmp_path, {"piha": [service("mqtt")]})
-    from steward.ledger import Ledger
+    from steward.state.ledger import Ledger
 
     Ledger(settings.paths).sign("x", b"y")  # creates the key, 0600
     os.chmod(settings.paths.hmac_key, 0o644)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from helpers import Clock, all_files, container, journal_types, make_settings, service, world_doc, write_world
-from steward.engine import Engine
+from steward.plan.engine import Engine
 
 SERVICES = [f"svc{i}" for i in range(6)]
 

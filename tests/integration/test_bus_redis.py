@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from steward.bus import STREAM
-from steward.bus.bus import BATCH
-from steward.cli import main
-from steward.journal import Journal
+from steward.events import STREAM
+from steward.events.bus import BATCH
+from steward.interfaces.cli.main import main
+from steward.state.journal import Journal
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed")
 from redis_server import RedisServer, missing  # noqa: E402
@@ -135,8 +135,8 @@ def test_a_hung_redis_costs_at_most_the_timeout(server, state) -> None:
 
 
 def test_events_tail_follow_reads_new_stream_entries(server, state) -> None:
-    from steward.bus import bus_from_env
-    from steward.bus.tail import stream_events
+    from steward.events import bus_from_env
+    from steward.events.tail import stream_events
 
     journal = Journal(state / "journal.jsonl")
     first = journal.append("test", n=0)

@@ -66,8 +66,8 @@ def existing_group(client: Any) -> None:
 
 def ledger_entry(state: Path, action: str, host: str, summary: str = "", key: str = "") -> None:
     """What the engine writes for a pending action: the ledger entry notify reads."""
-    from steward.ledger import Ledger
-    from steward.paths import StatePaths
+    from steward.state.ledger import Ledger
+    from steward.state.paths import StatePaths
 
     Ledger(StatePaths(state).ensure()).record(action, b"- hosts: x\n", {"host": host, "key": key, "summary": summary})
 
@@ -464,8 +464,8 @@ def test_redis_killed_and_restarted_mid_run_loses_no_event_and_the_rulebook_gets
     why = _rulebook_missing()
     if why:
         pytest.skip(why)
-    from steward.bus import EventBus
-    from steward.journal import Journal
+    from steward.events import EventBus
+    from steward.state.journal import Journal
 
     state = tmp_path / "state"
     (state / "engine").mkdir(parents=True)

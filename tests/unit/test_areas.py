@@ -8,8 +8,8 @@ import pytest
 
 from helpers import world_doc
 from steward.areas import disk, mqtt, tailscale
-from steward.desired import HostDesired
-from steward.drift import compute_drift
+from steward.desired.inventory import HostDesired
+from steward.plan.drift import compute_drift
 
 NOW = datetime.now(UTC)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from redis_server import RedisServer, missing
 
-from steward.bus import EventBus, Outbox, bus_from_env, new_event_id, stream_fields
-from steward.cli import main
-from steward.journal import Journal
+from steward.events import EventBus, Outbox, bus_from_env, new_event_id, stream_fields
+from steward.interfaces.cli.main import main
+from steward.state.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,7 +147,7 @@ def test_retry_after_skips_connection_attempts_but_keeps_events(tmp_path, server
 
 
 def test_delivered_position_is_recorded_per_batch(tmp_path, server, monkeypatch) -> None:
-    import steward.bus.bus as busmod
+    import steward.events.bus as busmod
 
     monkeypatch.setattr(busmod, "BATCH", 2)
     bus = make_bus(tmp_path, server)
@@ -218,7 +218,7 @@ def test_events_tail_reads_the_journal_without_redis(tmp_path, capsys) -> None:
 
 
 def test_a_large_cycle_is_sent_in_batches_and_only_the_failed_rest_is_spooled(tmp_path, server, monkeypatch) -> None:
-    import steward.bus.bus as busmod
+    import steward.events.bus as busmod
 
     monkeypatch.setattr(busmod, "BATCH", 3)
     bus = make_bus(tmp_path, server)
@@ -265,7 +265,7 @@ def test_a_redis_without_authentication_is_refused_and_events_wait_in_the_outbox
 def test_one_stream_length_policy() -> None:
     # read as text: importing a collection plugin by its ansible_collections name fails once Ansible's
     # own collection loader is installed in this process (other tests install it)
-    from steward.bus import DEFAULT_MAXLEN
+    from steward.events import DEFAULT_MAXLEN
 
     agent = (ROOT / "roles" / "node_agent" / "files" / "steward_node_agent.py").read_text()
     defaults = (ROOT / "roles" / "node_agent" / "defaults" / "main.yml").read_text()

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import steward.desired as desired_mod
+import steward.desired.inventory as desired_mod
 from helpers import REPO, make_settings, service
-from steward.bus.tail import describe
-from steward.cli import _plan_text, main, terminal_lines
-from steward.desired import (
+from steward.desired.inventory import (
     InventoryChanged,
     InventoryUnreadable,
     NoHostMatched,
@@ -25,7 +23,9 @@ from steward.desired import (
     load_desired,
     load_desired_cached,
 )
-from steward.engine import CycleReport
+from steward.events.tail import describe
+from steward.interfaces.cli.main import _plan_text, main, terminal_lines
+from steward.plan.engine import CycleReport
 
 GOOD = "all:\n  hosts:\n    saturn:\n      steward_services:\n        - {name: web, image: 'x:1'}\n"
 BAD = "all:\n  hosts:\n    saturn:\n      steward_services: [\n"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from helpers import container, world_doc
-from steward.desired import HostDesired, Service
-from steward.drift import compute_drift
+from steward.desired.inventory import HostDesired, Service
+from steward.plan.drift import compute_drift
 
 NOW = datetime.now(UTC)
 IMG = "steward-lab/busybox:1"

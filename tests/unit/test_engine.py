@@ -9,11 +9,11 @@ from datetime import datetime
 import pytest
 
 from helpers import Clock, container, journal_types, make_settings, service, write_inventory, write_world
-from steward.desired import DesiredStateError
-from steward.engine import Engine
-from steward.journal import Journal
-from steward.playbook import load_playbook
-from steward.queue import ActionQueue
+from steward.desired.inventory import DesiredStateError
+from steward.plan.engine import Engine
+from steward.plan.playbook import load_playbook
+from steward.state.actions import ActionQueue
+from steward.state.journal import Journal
 
 
 @pytest.fixture
@@ -249,7 +249,7 @@ def test_pending_action_expires_after_its_ttl_never_as_a_rejection(lab) -> None:
 
 
 def test_silence_cli_add_list_remove(lab, capsys) -> None:
-    from steward.cli import main
+    from steward.interfaces.cli.main import main
 
     settings, engine, clock = lab
     args = ["--state-dir", str(settings.state_dir), "-i", str(settings.inventory), "silence"]
@@ -353,7 +353,7 @@ def test_no_second_action_for_a_target_that_has_an_open_one(lab) -> None:
 
 
 def test_nothing_new_is_written_for_a_host_while_a_remediation_is_in_progress(lab) -> None:
-    from steward.locks import try_exclusive
+    from steward.core.locks import try_exclusive
 
     settings, engine, clock = lab
     first = _confirm_mqtt_down(settings, engine, clock)
@@ -430,7 +430,7 @@ def test_a_remedy_that_would_carry_a_template_is_not_written(tmp_path) -> None:
         '          command: !unsafe "sh -c \'echo {{ lookup(\\"ansible.builtin.pipe\\", \\"id\\") }}\'"\n'
     )
     from helpers import REPO
-    from steward.config import Settings
+    from steward.state.settings import Settings
 
     settings = Settings(project_dir=REPO, inventory=inv, state_dir=tmp_path / "state")
     settings.paths.ensure()

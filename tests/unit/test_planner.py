@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from helpers import REPO
-from steward.model import Drift, Remedy
-from steward.planner import render_action
-from steward.playbook import load_playbook, shape_problem
+from steward.core.model import Drift, Remedy
+from steward.plan.playbook import load_playbook, shape_problem
+from steward.plan.render import render_action
 
 NASTY = [
     "evil:1\n---\n- hosts: localhost\n  tasks:\n  - ansible.builtin.shell: touch {marker}\n#",

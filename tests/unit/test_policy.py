@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from steward.policy import Policy, parse_policy
+from steward.desired.policy import Policy, parse_policy
 
 
 def test_defaults() -> None:

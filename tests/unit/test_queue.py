@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from helpers import Clock, container, journal_types, make_settings, service, write_world
-from steward.engine import Engine
-from steward.executor import Executor
-from steward.journal import Journal
-from steward.playbook import load_playbook
-from steward.queue import ActionQueue, BadActionId, QueueError
+from steward.execute.executor import Executor
+from steward.plan.engine import Engine
+from steward.plan.playbook import load_playbook
+from steward.state.actions import ActionQueue, BadActionId, QueueError
+from steward.state.journal import Journal
 
 
 @pytest.fixture
@@ -133,8 +133,8 @@ def test_a_plan_the_look_before_running_cannot_confirm_is_expired_not_run(planne
 
 def test_stale_reasons_on_the_look_taken_before_running(planned) -> None:
     from helpers import world_doc
-    from steward.desired import load_desired_cached
-    from steward.journal import utcnow
+    from steward.desired.inventory import load_desired_cached
+    from steward.state.journal import utcnow
 
     settings, queue, action_id, clock = planned
     playbook = (settings.paths.actions / "pending" / f"{action_id}.yml").read_text()
@@ -210,7 +210,7 @@ def test_a_plan_past_its_ttl_expires_without_a_look(tmp_path) -> None:
         )
     )
     from helpers import REPO
-    from steward.config import Settings
+    from steward.state.settings import Settings
 
     settings = Settings(project_dir=REPO, inventory=inv, state_dir=tmp_path / "state")
     settings.paths.ensure()
@@ -268,7 +268,7 @@ def test_a_look_that_crashes_defers_the_action_and_backs_off(planned) -> None:
 def test_a_decision_waits_for_an_executor_that_holds_the_action(planned) -> None:
     """Reject (or the engine's expiry) racing a claim: refused while the executor holds the action's
     lock, and no end record is written that the action would then contradict."""
-    from steward.locks import try_exclusive
+    from steward.core.locks import try_exclusive
 
     settings, queue, action_id, _ = planned
     queue.approve(action_id)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import container, world_doc
-from steward.store.atomic import atomic_move, atomic_write_bytes, atomic_write_json
-from steward.store.world import MAX_WORLD_FILE_BYTES, WorldFileError, load_world, load_world_file
+from steward.core.atomic import atomic_move, atomic_write_bytes, atomic_write_json
+from steward.state.world import MAX_WORLD_FILE_BYTES, WorldFileError, load_world, load_world_file
 
 HOSTS = ("saturn", "piha", "solaria")
 MANY = [container(f"svc{i:02d}") for i in range(40)]  # ~8 KB per file: torn writes are likely

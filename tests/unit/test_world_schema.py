@@ -25,7 +25,7 @@ from world_reports import (
 from ansible_collections.homelab.steward.plugins.action import node_observe as action
 from ansible_collections.homelab.steward.plugins.module_utils import _world_schema as schema
 from helpers import REPO, container, world_doc
-from steward.store import world as store
+from steward.state import world as store
 
 CHECKS = {"docker": docker_ok, "disk": disk_ok, "tailscale": tailscale_ok, "mqtt": mqtt_ok}
 

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 STREAM = "steward:events"
-MAXLEN = 100_000  # Steward's one stream-length policy (steward.bus.DEFAULT_MAXLEN)
+MAXLEN = 100_000  # Steward's one stream-length policy (steward.events.DEFAULT_MAXLEN)
 # Strings never to print (the Redis password): log() replaces each with ***.
 SECRETS: list[str] = []
 # A node may run a Python older than 3.11 (no datetime.UTC).

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from steward.model import Drift, Problem, Remedy, could_not_look, slug
+from steward.core.model import Drift, Problem, Remedy, could_not_look, slug
 
 if TYPE_CHECKING:
-    from steward.desired import HostDesired
+    from steward.desired.inventory import HostDesired
 
 VAR = "steward_disk"
 FIELD = "disk"

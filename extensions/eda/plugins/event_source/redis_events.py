@@ -193,7 +193,7 @@ _SCHEMES = ("redis://", "rediss://", "unix://")
 _TRUE = ("1", "true", "yes", "on")
 
 # --- rendering untrusted text and secrets -------------------------------------------------------
-# The collection cannot import the `steward` package (steward.inert is the same rule): every
+# The collection cannot import the `steward` package (steward.core.inert is the same rule): every
 # control character becomes a visible escape, every password `***`.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085\ufeff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

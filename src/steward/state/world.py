@@ -1,0 +1,136 @@
+"""Loading world state: every file must parse and validate, or the whole cycle is unusable.
+
+`{}` is never "nothing is running". An empty, truncated, non-JSON or wrong-schema world
+file makes `load_world` return an unusable `WorldSnapshot`; callers then skip the cycle
+and keep the last-known-good snapshot (see `LastKnownGood`).
+
+"Wrong schema" is judged field by field, for every check, by the collection's
+plugins/module_utils/_world_schema.py — the same code the node_observe action plugin runs
+before it writes a world file. The controller writes only schema-valid files (a node's bad
+value becomes that check's `invalid_report`), so a file that fails here is torn, corrupt or
+not the controller's, and skipping the cycle keeps its purpose.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from steward.core.atomic import atomic_write_bytes
+
+
+def _load_schema() -> ModuleType:
+    """The collection's plugins/module_utils/_world_schema.py, loaded from this checkout by path.
+
+    One definition of the world file for both sides: the node_observe action plugin imports it as
+    ``ansible_collections.homelab.steward.plugins.module_utils._world_schema``; the controller
+    package cannot import it by that name without Ansible's collection loader, so it loads the
+    very same file (the package is an editable install of the repository that holds the
+    collection: src/steward/store/world.py -> the repository root is three levels up).
+    """
+    path = Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "_world_schema.py"
+    name = "steward._world_schema"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise ImportError(f"the world schema {path} is missing: steward must run from the collection's checkout")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+schema = _load_schema()
+SCHEMA = schema.SCHEMA_VERSION
+MAX_WORLD_FILE_BYTES: int = schema.MAX_WORLD_FILE_BYTES
+
+
+class WorldFileError(ValueError):
+    """One world file cannot be used; the message says why, naming the field."""
+
+
+@dataclass(frozen=True)
+class WorldSnapshot:
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # file name -> reason
+    raw: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)  # the validated bytes
+
+    @property
+    def usable(self) -> bool:
+        return not self.errors
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def validate_world(doc: Any, expected_host: str) -> dict[str, Any]:
+    """`doc` if it is a valid world document for `expected_host` (every check, every field);
+    else WorldFileError naming the first field that is not (plugins/module_utils/_world_schema.py)."""
+    problem = schema.world_problem(doc, expected_host)
+    if problem is not None:
+        raise WorldFileError(str(problem))
+    return doc  # type: ignore[no-any-return]
+
+
+def load_world_file(path: Path) -> dict[str, Any]:
+    return _load(path)[0]
+
+
+def _load(path: Path) -> tuple[dict[str, Any], bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise WorldFileError(f"unreadable: {exc.strerror}") from None
+    if not raw.strip():
+        raise WorldFileError("empty file")
+    if len(raw) > MAX_WORLD_FILE_BYTES:
+        raise WorldFileError(f"{len(raw)} bytes, larger than the {MAX_WORLD_FILE_BYTES} a world file may have")
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WorldFileError(f"not valid JSON ({exc})") from None
+    return validate_world(doc, path.stem), raw
+
+
+def load_world(world_dir: Path) -> WorldSnapshot:
+    """Load every `<host>.json` in world_dir. Temp files (dot-prefixed) are ignored."""
+    hosts: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    raw: dict[str, bytes] = {}
+    if not world_dir.is_dir():
+        return WorldSnapshot()
+    for path in sorted(world_dir.iterdir()):
+        if path.name.startswith(".") or path.suffix != ".json":
+            continue
+        try:
+            hosts[path.stem], raw[path.stem] = _load(path)
+        except WorldFileError as exc:
+            errors[path.name] = str(exc)
+    return WorldSnapshot(hosts=hosts, errors=errors, raw=raw)
+
+
+class LastKnownGood:
+    """The last snapshot that loaded cleanly, kept under engine/ for when a cycle is skipped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, snapshot: WorldSnapshot) -> None:
+        """One file holding every host's validated world document, byte for byte (no re-encoding)."""
+        parts = [json.dumps(host).encode() + b": " + snapshot.raw[host] for host in sorted(snapshot.raw)]
+        atomic_write_bytes(self.path, b'{"hosts": {' + b",\n".join(parts) + b"}}\n")
+
+    def load(self) -> WorldSnapshot:
+        try:
+            doc = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return WorldSnapshot()
+        return WorldSnapshot(hosts=doc.get("hosts", {}))
