@@ -118,7 +118,7 @@ storm:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:
