@@ -152,7 +152,7 @@ class EventLab:
             try:
                 if client.xinfo_consumers(STREAM, GROUP):
                     return
-            except Exception:  # noqa: BLE001 - no stream or group yet
+            except Exception:  # no stream or group yet
                 pass
             time.sleep(0.05)
 

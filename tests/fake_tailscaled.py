@@ -322,15 +322,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = body[: len(body) // 2]  # a daemon that died mid-answer: truncated JSON
         self._send(200, body, "application/json", localapi_headers)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         self._handle()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET  # noqa: N815
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
 
     def address_string(self) -> str:
         return "unix"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         if self.server.fake.verbose:
             sys.stderr.write(f"fake_tailscaled: {format % args}\n")
 

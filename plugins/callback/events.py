@@ -172,7 +172,7 @@ class CallbackModule(CallbackBase):
         try:
             from steward.state.journal import Journal
         except ImportError:
-            Journal = None  # noqa: N806
+            Journal = None
         if Journal is not None and self.journal_path is not None:
             from steward.events.bus import EventBus
 
@@ -193,7 +193,7 @@ class CallbackModule(CallbackBase):
                 return
             if self.redis_url:
                 self._xadd({"id": _new_id(), "type": type_, "at": _now(), **fields})
-        except Exception as exc:  # noqa: BLE001 - a notification must never break the playbook
+        except Exception as exc:  # a notification must never break the playbook
             self._warn_once(f"steward events: {redact(str(exc), self.redis_url)}")
 
     def _xadd(self, event: dict[str, Any]) -> None:
@@ -213,7 +213,7 @@ class CallbackModule(CallbackBase):
                 )
             fields = {"id": event["id"], "type": event["type"], "event": json.dumps(event, sort_keys=True, default=str)}
             self._redis.xadd(self.stream, fields, maxlen=MAXLEN, approximate=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._down = True
             self._warn_once(
                 f"steward events: Redis at {redact_url(self.redis_url or '')} unavailable, events not published "
@@ -264,5 +264,5 @@ class CallbackModule(CallbackBase):
         if self._journal is not None:
             try:
                 self._journal.flush()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._warn_once(f"steward events: {redact(str(exc), self.redis_url)}")

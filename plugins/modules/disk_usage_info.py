@@ -2,7 +2,7 @@
 # Copyright: Steward maintainers
 # MIT License (see galaxy.yml)
 
-# Ansible module layout: DOCUMENTATION/EXAMPLES/RETURN come before the imports (hence the E402 noqa).
+# Ansible module layout: DOCUMENTATION/EXAMPLES/RETURN come before the imports (pyproject.toml ignores E402 here).
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -210,12 +210,12 @@ disk:
           sample: 0.6
 """
 
-import copy  # noqa: E402
-import traceback  # noqa: E402
+import copy
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.steward.plugins.module_utils._check_disk import (  # noqa: E402
+from ansible_collections.homelab.steward.plugins.module_utils._check_disk import (
     OPTIONS_SPEC,
     InvalidMountSpec,
     collect,

@@ -2,7 +2,7 @@
 # Copyright: Steward maintainers
 # MIT License (see galaxy.yml)
 
-# Ansible module layout: DOCUMENTATION/EXAMPLES/RETURN come before the imports (hence the E402 noqa).
+# Ansible module layout: DOCUMENTATION/EXAMPLES/RETURN come before the imports (pyproject.toml ignores E402 here).
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -147,14 +147,14 @@ path:
   sample: /opt/homelab/world/saturn.json
 """
 
-import threading  # noqa: E402
-import time  # noqa: E402
+import threading
+import time
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 # Static imports on purpose: AnsiballZ ships only the module_utils it finds imported here.
-from ansible_collections.homelab.steward.plugins.module_utils import (  # noqa: E402
+from ansible_collections.homelab.steward.plugins.module_utils import (
     _check_disk,
     _check_docker,
     _check_mqtt,

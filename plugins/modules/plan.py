@@ -17,7 +17,7 @@ description:
     the world files in O(state_dir), track drifts across observations, write pending remediation
     playbooks for confirmed drifts that pass the safety gates, expire stale ones.
   - Lets a playbook plan right after it observed. C(observe.yml) uses it when run with
-    C(steward_observe_plan=true) (the rulebook does): after each look it plans, and while a drift on the
+    C(steward_observe_plan=true) (the rulebook does); after each look it plans, and while a drift on the
     host is seen but not yet confirmed it looks again after C(steward_policy.confirm_interval).
   - Never approves or runs anything. A cycle skipped because the world state is unusable, or because the
     inventory changed while it was read, is a warning with RV(cycle_skipped=true), not a failure.
@@ -118,7 +118,7 @@ storm:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:

@@ -124,7 +124,7 @@ class Lab:
     def consumers(self) -> int:
         try:
             return len(self.client.xinfo_consumers(STREAM, GROUP))
-        except Exception:  # noqa: BLE001 - no stream or group yet
+        except Exception:  # no stream or group yet
             return 0
 
     def wait(self, predicate: Any, timeout: float, what: str) -> None:
@@ -138,7 +138,7 @@ class Lab:
         """Every entry handed over and acknowledged."""
         try:
             group = next(g for g in self.client.xinfo_groups(STREAM) if g["name"] == GROUP)
-        except (StopIteration, Exception):  # noqa: BLE001
+        except (StopIteration, Exception):
             return False
         return group["pending"] == 0 and group["lag"] == 0
 

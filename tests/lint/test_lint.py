@@ -1,5 +1,7 @@
 """Lint is part of the suite: ansible-lint (production profile, no skip list) on the whole
-collection, ruff on the Python, mypy on the controller package."""
+collection, ruff (check and format) on every Python file of the repository, mypy on the controller
+package, the EDA event source and the node agent. The import-layer contracts are in
+test_import_layers.py."""
 
 from __future__ import annotations
 
@@ -27,10 +29,25 @@ def test_ansible_lint_production_profile() -> None:
 
 
 def test_ruff() -> None:
-    proc = run(str(BIN / "ruff"), "check", "src", "tests", "plugins", "bench")
+    """Every Python file (extensions/, roles/*/files/ and bench/ too), dead `noqa` included (RUF100)."""
+    proc = run(str(BIN / "ruff"), "check", ".")
+    assert proc.returncode == 0, proc.stdout[-8000:]
+
+
+def test_ruff_format() -> None:
+    proc = run(str(BIN / "ruff"), "format", "--check", ".")
     assert proc.returncode == 0, proc.stdout[-8000:]
 
 
 def test_mypy() -> None:
+    """[tool.mypy] in pyproject.toml: every def typed (disallow_untyped_defs), no unused `type: ignore`."""
     proc = run(str(BIN / "mypy"))
+    assert proc.returncode == 0, proc.stdout[-8000:]
+
+
+def test_node_agent_type_checks_against_an_older_standard_library() -> None:
+    """The node agent runs on the node's own python3 (3.9+, its header): nothing newer than 3.10's
+    standard library (the oldest mypy checks against), e.g. no ``datetime.UTC``."""
+    agent = "roles/node_agent/files/steward_node_agent.py"
+    proc = run(str(BIN / "mypy"), "--python-version", "3.10", "--no-incremental", agent)
     assert proc.returncode == 0, proc.stdout[-8000:]

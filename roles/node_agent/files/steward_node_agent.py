@@ -44,15 +44,15 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, BinaryIO
 
 STREAM = "steward:events"
 MAXLEN = 100_000  # Steward's one stream-length policy (steward.events.DEFAULT_MAXLEN)
 # Strings never to print (the Redis password): log() replaces each with ***.
 SECRETS: list[str] = []
 # A node may run a Python older than 3.11 (no datetime.UTC).
-UTC = datetime.timezone.utc  # noqa: UP017
+UTC = datetime.timezone.utc
 FILTERS = {"type": ["container"], "event": ["die", "oom", "health_status", "restart"]}
 # Set in the worker's environment by the supervisor: the worker exits when its parent is gone.
 SUPERVISOR_ENV = "STEWARD_NODE_AGENT_SUPERVISOR"
@@ -97,7 +97,8 @@ def encode_command(*args: object) -> bytes:
     return b"".join(out)
 
 
-def read_reply(f):  # noqa: ANN001 - a buffered socket file
+def read_reply(f: BinaryIO) -> Any:
+    """One RESP reply read from the socket's buffered file: str, int, None or a list of those."""
     line = f.readline()
     if not line:
         raise ConnectionError("redis closed the connection")
@@ -328,7 +329,7 @@ class RedisPublisher:
                 pass
         self.sock = self.file = None
 
-    def command(self, *args: object):
+    def command(self, *args: object) -> Any:
         if self.sock is None:
             self.connect()
         assert self.sock is not None
@@ -384,7 +385,7 @@ class RedisPublisher:
 # --- Docker ----------------------------------------------------------------------------------
 
 
-def docker_events(socket_path: str, since: str | None = None, timeout: float | None = None):
+def docker_events(socket_path: str, since: str | None = None, timeout: float | None = None) -> Iterator[Any]:
     """Yield decoded JSON objects from GET /events (chunked, one JSON per line)."""
     params = {"filters": json.dumps(FILTERS)}
     if since is not None:

@@ -36,7 +36,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().setup()
         self.server.connections += 1
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         self.server.requests.append(self.path)
         status, body = self.server.routes.get(self.path, (404, b'{"message":"page not found"}\n'))
         self.send_response(status)
@@ -52,7 +52,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def address_string(self) -> str:
         return "unix"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

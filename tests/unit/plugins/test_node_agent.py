@@ -113,7 +113,7 @@ def acl_redis(tmp_path: Path):
     server.stop()
 
 
-def publisher(port: int, queue_size: int = 10, **kw) -> object:  # noqa: ANN003
+def publisher(port: int, queue_size: int = 10, **kw) -> object:
     """A publisher for a test Redis without users: the loopback development flag, explicitly."""
     return agent.RedisPublisher("127.0.0.1", port, maxlen=100, queue_size=queue_size, allow_unauthenticated=True, **kw)
 
@@ -604,7 +604,7 @@ def _since(nano: int) -> str:
     return f"{nano // SEC}.{nano % SEC:09d}"
 
 
-def _wait_for(predicate, what: str, timeout: float = 10):  # noqa: ANN001
+def _wait_for(predicate, what: str, timeout: float = 10):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

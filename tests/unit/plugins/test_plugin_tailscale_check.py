@@ -28,7 +28,7 @@ from ansible_collections.homelab.steward.plugins.module_utils._check_tailscale i
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fake_tailscaled import FakeTailscaled, build_scenario  # noqa: E402
+from fake_tailscaled import FakeTailscaled, build_scenario
 
 NOT_OK_FIELDS = dict.fromkeys(("backend_state", "tailnet", "self", "health", "peers", "peer_count"))
 

@@ -23,7 +23,7 @@ from ansible_collections.homelab.steward.plugins.module_utils._check_tailscale i
 from ansible_collections.homelab.steward.plugins.modules import tailscale_status_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fake_tailscaled import FakeTailscaled  # noqa: E402
+from fake_tailscaled import FakeTailscaled
 
 REPO = Path(__file__).resolve().parents[3]
 ROLE = REPO / "roles" / "tailscale_health"

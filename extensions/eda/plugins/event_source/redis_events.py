@@ -846,7 +846,7 @@ async def _consume(
                 try:
                     ledger = os.path.join(os.path.dirname(opts.journal), "engine", "ledger") if opts.journal else None
                     event = _decode(entry_id, fields, opts.stream, inventory, reject, ledger)
-                except Exception as exc:  # noqa: BLE001 - one bad entry never stops the source
+                except Exception as exc:  # one bad entry never stops the source
                     log.warning("redis_events: entry %s could not be read (%s); dropped", entry_id, type(exc).__name__)
                     event = None
                 if event is not None:
