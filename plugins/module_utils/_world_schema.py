@@ -813,9 +813,24 @@ def cycle_problem(cycle: object) -> str | None:
 
 
 def world_problem(doc: object, expected_host: str) -> InvalidValue | None:
-    """Why ``doc`` is not a valid world document for ``expected_host``, or None.
+    """Why ``doc`` is not a valid world document for ``expected_host``, or None: the envelope,
+    then every check (the controller's loader has each check judged by its area instead)."""
+    problem = envelope_problem(doc, expected_host)
+    if problem is not None:
+        return problem
+    checks = doc["checks"]  # a valid envelope: an object whose checks is an object
+    for area in checks:
+        problem = check_problem(area, checks[area])
+        if problem is not None:
+            return problem
+    return None
 
-    Used by the loader on every world file and on every world document a look returns.
+
+def envelope_problem(doc: object, expected_host: str) -> InvalidValue | None:
+    """Why ``doc`` is not a valid world document for ``expected_host`` around its checks, or None:
+    its keys, host, time, cycle, reachability, and ``checks`` an object (each check is not looked at).
+
+    Used by the controller's loader on every world file and on every world document a look returns.
     """
     try:
         if not isinstance(doc, dict):
@@ -841,8 +856,4 @@ def world_problem(doc: object, expected_host: str) -> InvalidValue | None:
             raise _fail("checks", checks, "must be empty for an unreachable host")
     except InvalidValue as exc:
         return exc
-    for area in checks:
-        problem = check_problem(area, checks[area])
-        if problem is not None:
-            return problem
     return None

@@ -22,7 +22,7 @@ from _docker_server import FakeEngine, load_engine
 
 from helpers import REPO, Clock, all_files, container, journal_types, service, write_inventory, write_world
 from steward.ansible.observe import observe
-from steward.areas import docker as docker_area
+from steward.areas.docker import containers
 from steward.core.atomic import atomic_write_json
 from steward.plan.engine import Engine
 from steward.state.journal import Journal
@@ -78,8 +78,8 @@ def fleet(tmp_path, monkeypatch):
         sys.modules.pop("marker_remedy", None)
         import marker_remedy
 
-        monkeypatch.setattr(docker_area, "remediation", marker_remedy.remediation)
-        monkeypatch.setattr(docker_area, "REMEDY_MODULES", marker_remedy.MODULES)
+        monkeypatch.setattr(containers.AREA, "remediation", marker_remedy.remediation)
+        monkeypatch.setattr(containers.AREA, "remedy_modules", marker_remedy.MODULES)
         journal = Journal(settings.paths.journal)
         for _ in range(2):
             observe(settings, journal)
@@ -101,8 +101,8 @@ def fleet(tmp_path, monkeypatch):
 # remediation (the fixture's monkeypatch does not reach a subprocess)
 EXECUTE = (
     "import os, sys; sys.path.insert(0, os.environ['STEWARD_TEST_REMEDY_DIR']); import marker_remedy; "
-    "import steward.areas.docker.containers as d; d.remediation = marker_remedy.remediation; "
-    "d.REMEDY_MODULES = marker_remedy.MODULES; "
+    "import steward.areas.docker.containers as d; d.AREA.remediation = marker_remedy.remediation; "
+    "d.AREA.remedy_modules = marker_remedy.MODULES; "
     "from steward.interfaces.cli.main import main; sys.exit(main(sys.argv[1:]))"
 )
 

@@ -35,6 +35,7 @@ from world_reports import (
 )
 
 from helpers import REPO, container
+from steward.areas import check_problem
 from steward.plan.engine import Engine
 from steward.state.settings import Settings
 from steward.state.world import load_world, validate_world
@@ -221,7 +222,7 @@ def test_every_bad_field_is_that_hosts_could_not_look_and_the_world_file_stays_v
     )
     results = observe(tmp_path, state, {h: c[2] for h, c in cases.items()}, areas)
 
-    snapshot = load_world(state / "world")
+    snapshot = load_world(state / "world", check_problem)
     fault.check(snapshot.usable and sorted(snapshot.hosts) == sorted(cases), "every world file loads (schema-valid)")
     valid = valid_checks()
     for host, (area, where, _) in cases.items():
@@ -236,7 +237,7 @@ def test_every_bad_field_is_that_hosts_could_not_look_and_the_world_file_stays_v
             assert one_line(message) and len(message) < 400, (host, message)
         for other in set(valid) - refused:  # the node's valid checks are kept as sent
             assert doc["checks"][other] == valid[other], (host, other)
-        assert validate_world(results[host]["world"], host) == doc  # what the executor judges on
+        assert validate_world(results[host]["world"], host, check_problem) == doc  # what the executor judges on
     fault.check(True, f"{len(cases)} refused checks are invalid_report, each one escaped line naming the field")
     fault.check(
         all(one_line(json.dumps(d["checks"], ensure_ascii=False)) for d in snapshot.hosts.values()),
@@ -262,7 +263,7 @@ def test_a_report_over_the_size_cap_or_not_an_object_refuses_every_check(tmp_pat
     assert len(reports["huge"]) > MAX_REPORT_BYTES
     state = tmp_path / "state"
     results = observe(tmp_path, state, reports, {h: sorted(checks) for h in reports})
-    snapshot = load_world(state / "world")
+    snapshot = load_world(state / "world", check_problem)
     fault.check(snapshot.usable, "every world file loads")
     for host in reports:
         doc = snapshot.hosts[host]
@@ -289,7 +290,7 @@ def test_with_ansibles_utf8_check_off_bytes_that_are_not_utf8_reach_the_plugin_a
     )
     state = tmp_path / "state"
     observe(tmp_path, state, reports, {h: sorted(checks) for h in reports}, ANSIBLE_MODULE_STRICT_UTF8_RESPONSE="0")
-    snapshot = load_world(state / "world")
+    snapshot = load_world(state / "world", check_problem)
     fault.check(snapshot.usable, "both world files load")
     docker = snapshot.hosts["bytes"]["checks"]["docker"]
     assert docker["status"] == "invalid_report"

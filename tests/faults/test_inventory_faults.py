@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import steward.desired.inventory
+import steward.desired.signature
 import steward.plan.engine
 from helpers import IMAGE, Clock, container, journal_types, write_world
 from steward.desired.inventory import DesiredStateError, load_desired_cached
@@ -262,7 +262,7 @@ def _sloppy_writer(inventory: str, until: float, seed: int) -> None:
 def test_a_torn_read_of_the_inventory_never_becomes_a_plan(tmp_path: Path, fault, monkeypatch) -> None:
     # a shorter settle time than the default 0.25 s keeps this fast; the writer's pauses between
     # halves are far shorter still (a stall longer than the settle time is the documented limit)
-    monkeypatch.setattr(steward.desired.inventory, "SETTLE_SECONDS", 0.025)
+    monkeypatch.setattr(steward.desired.signature, "SETTLE_SECONDS", 0.025)
     settings = build(tmp_path)
     settings.inventory.parent.joinpath("group_vars", "all.yml").write_text("steward_policy:\n  confirm_after: 1\n")
     whole = load_desired_cached(settings.inventory)  # what every accepted read must equal

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+import world_reports
 
 from helpers import Clock, all_files, container, journal_types, make_settings, service, world_doc, write_world
 from steward.plan.engine import Engine
@@ -34,6 +37,17 @@ def fleet(tmp_path):
     return settings, Engine(settings), observe
 
 
+def with_check(area: str, check: dict[str, Any]) -> Callable[[bytes], bytes]:
+    """The world file with `check` as its checks[area] (added beside the docker check)."""
+
+    def corrupt(raw: bytes) -> bytes:
+        doc = json.loads(raw)
+        doc["checks"][area] = check
+        return json.dumps(doc).encode()
+
+    return corrupt
+
+
 CORRUPTIONS = {
     "truncated": lambda raw: raw[: len(raw) // 3],
     "empty": lambda raw: b"",
@@ -41,6 +55,15 @@ CORRUPTIONS = {
     "valid JSON, wrong schema": lambda raw: json.dumps({"host": "piha", "containers": []}).encode(),
     "valid JSON object, empty": lambda raw: b"{}",
     "schema 1 but no containers list": lambda raw: raw.replace(b'"containers": [', b'"containerz": ['),
+    # each area judges its own check: a disk or MQTT result of the wrong shape skips the cycle too
+    "schema 1, disk mounts not a list": with_check("disk", {"status": "ok", "error": None, "mounts": "all fine"}),
+    "schema 1, disk used_pct as text": with_check(
+        "disk", {"status": "ok", "error": None, "mounts": [world_reports.mount("/", used_pct="91 %")]}
+    ),
+    "schema 1, mqtt check without brokers": with_check("mqtt", {"status": "ok", "error": None}),
+    "schema 1, mqtt broker reachable as text": with_check(
+        "mqtt", world_reports.with_value(world_reports.mqtt_ok(), ("brokers", 0, "reachable"), "yes")
+    ),
 }
 
 
@@ -67,6 +90,20 @@ def test_corrupt_world_file_skips_cycle_and_writes_nothing(fleet, fault, corrupt
         "a WARNING names the file",
     )
     fault.check(journal_types(settings).count("cycle_skipped") == 3, "each skip journaled")
+
+
+@pytest.mark.parametrize("area", ["disk", "mqtt"])
+def test_a_valid_disk_or_mqtt_check_beside_docker_is_used_not_skipped(fleet, fault, area: str) -> None:
+    """The control for the malformed disk/MQTT cases above: the same file with a well-formed check loads."""
+    settings, engine, observe = fleet
+    observe()
+    target = settings.paths.world / "piha.json"
+    valid = {"disk": world_reports.disk_ok, "mqtt": world_reports.mqtt_ok}[area]()
+    target.write_bytes(with_check(area, valid)(target.read_bytes()))
+    fault.inject(f"piha.json with a valid {area} check")
+    report = engine.plan()
+    fault.check(not report.skipped, "the cycle ran")
+    fault.check(area in json.loads(settings.paths.last_good.read_text())["hosts"]["piha"]["checks"], "kept as good")
 
 
 def test_seed_outage_every_world_file_unreadable(fleet, fault) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import world_doc
 from steward.areas import disk, mqtt, tailscale
-from steward.desired.inventory import HostDesired
+from steward.desired.host import HostDesired
 from steward.plan.drift import compute_drift
 
 NOW = datetime.now(UTC)
@@ -29,9 +29,9 @@ def mount(path: str, **kw) -> dict:
 
 
 def test_disk_parse_forms_and_errors() -> None:
-    rules, problems = disk.parse("piha", {"/": 90, "/data": {"max_used_pct": 80, "max_inodes_pct": 95}})
+    rules, problems = disk.AREA.parse("piha", {"/": 90, "/data": {"max_used_pct": 80, "max_inodes_pct": 95}})
     assert problems == [] and rules == (disk.DiskRule("/", 90), disk.DiskRule("/data", 80, 95))
-    _, problems = disk.parse("piha", {"data": 90, "/x": 150, "/y": {"max_used": 3}, "/z": True})
+    _, problems = disk.AREA.parse("piha", {"data": 90, "/x": 150, "/y": {"max_used": 3}, "/z": True})
     text = "; ".join(f"{h} {v}: {m}" for h, v, m in problems)
     assert "steward_disk['data']: the key must be an absolute mount path" in text
     assert "steward_disk['/x']: must be a whole percentage" in text
@@ -41,7 +41,7 @@ def test_disk_parse_forms_and_errors() -> None:
 
 def test_disk_drift_kinds() -> None:
     host = HostDesired(
-        "piha", disk=(disk.DiskRule("/", 90), disk.DiskRule("/data", 80, 50), disk.DiskRule("/gone", 80))
+        "piha", areas={"disk": (disk.DiskRule("/", 90), disk.DiskRule("/data", 80, 50), disk.DiskRule("/gone", 80))}
     )
     check = {
         "status": "ok",
@@ -61,7 +61,7 @@ def test_disk_drift_kinds() -> None:
 
 
 def test_disk_fingerprint_does_not_move_with_usage() -> None:
-    host = HostDesired("piha", disk=(disk.DiskRule("/", 90),))
+    host = HostDesired("piha", areas={"disk": (disk.DiskRule("/", 90),)})
     a = compute_drift(host, world_with("disk", {"status": "ok", "mounts": [mount("/", used_pct=91.0)]}), NOW, 900)
     b = compute_drift(host, world_with("disk", {"status": "ok", "mounts": [mount("/", used_pct=93.4)]}), NOW, 900)
     assert a[0].fingerprint == b[0].fingerprint and a[0].summary != b[0].summary
@@ -91,24 +91,31 @@ def ts_check(state: str = "Running", peers: list | None = None, status: str = "o
     ],
 )
 def test_tailscale_drift(check: dict, expected: list) -> None:
-    host = HostDesired("piha", tailscale=tailscale.TailscaleWant(required=True, expected_peers=("saturn", "vps")))
+    host = HostDesired(
+        "piha", areas={"tailscale": tailscale.TailscaleWant(required=True, expected_peers=("saturn", "vps"))}
+    )
     assert keys(host, "tailscale", check) == expected
 
 
 def test_tailscale_not_required_and_absent_is_fine() -> None:
-    assert keys(HostDesired("piha", tailscale=tailscale.TailscaleWant()), "tailscale", ts_check(status="absent")) == []
+    assert (
+        keys(
+            HostDesired("piha", areas={"tailscale": tailscale.TailscaleWant()}), "tailscale", ts_check(status="absent")
+        )
+        == []
+    )
     assert keys(HostDesired("piha"), "tailscale", ts_check("NeedsLogin")) == []
 
 
 def test_tailscale_parse_errors() -> None:
-    _, problems = tailscale.parse("vps", {"required": "yes", "expected_peers": "saturn", "peers": []})
+    _, problems = tailscale.AREA.parse("vps", {"required": "yes", "expected_peers": "saturn", "peers": []})
     text = "; ".join(f"{v}: {m}" for _, v, m in problems)
     assert "unknown key(s) peers" in text and "steward_tailscale.required: must be true or false" in text
     assert "steward_tailscale.expected_peers: must be a list" in text
 
 
 def test_mqtt_drift_and_parse() -> None:
-    brokers, problems = mqtt.parse(
+    brokers, problems = mqtt.AREA.parse(
         "piha",
         [
             {"name": "main", "host": "127.0.0.1", "port": 1883, "roundtrip": True},
@@ -117,7 +124,7 @@ def test_mqtt_drift_and_parse() -> None:
         ],
     )
     assert problems == []
-    host = HostDesired("piha", mqtt=brokers)
+    host = HostDesired("piha", areas={"mqtt": brokers})
     check = {
         "status": "ok",
         "error": None,
@@ -138,7 +145,7 @@ def test_mqtt_drift_and_parse() -> None:
         ("piha/mqtt/edge/unreachable", True),
         ("piha/mqtt/auth/rejected", True),
     ]
-    _, problems = mqtt.parse("piha", [{"name": "m", "host": "", "port": 99999, "tls": True}])
+    _, problems = mqtt.AREA.parse("piha", [{"name": "m", "host": "", "port": 99999, "tls": True}])
     text = "; ".join(f"{v}: {m}" for _, v, m in problems)
     assert "unknown key(s) tls" in text and "steward_mqtt_brokers[0].port: must be a TCP port" in text
     assert "steward_mqtt_brokers[0].host" in text

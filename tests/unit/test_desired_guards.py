@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import steward.desired.inventory as desired_mod
 from helpers import REPO, make_settings, service
 from steward.desired.inventory import (
     InventoryChanged,
@@ -23,6 +22,7 @@ from steward.desired.inventory import (
     load_desired,
     load_desired_cached,
 )
+from steward.desired.signature import check_whole, signature
 from steward.events.tail import describe
 from steward.interfaces.cli.main import _plan_text, main, terminal_lines
 from steward.plan.engine import CycleReport
@@ -92,12 +92,12 @@ def test_a_vars_file_added_or_removed_after_a_load_is_seen(tmp_path: Path) -> No
     """host_group_vars keeps process-wide lists of the vars files it found: a long-running process
     (executor --watch) would miss a new host_vars file, or fail on a removed one, without a reset."""
     settings = make_settings(tmp_path, {"saturn": [service("a")]})
-    assert load_desired_cached(settings.inventory).hosts["saturn"].disk == ()
+    assert load_desired_cached(settings.inventory).hosts["saturn"].want("disk") == ()
     (tmp_path / "host_vars").mkdir()
     (tmp_path / "host_vars" / "saturn.yml").write_text("steward_disk: {'/': 80}\n")
-    assert [r.max_used_pct for r in load_desired_cached(settings.inventory).hosts["saturn"].disk] == [80]
+    assert [r.max_used_pct for r in load_desired_cached(settings.inventory).hosts["saturn"].want("disk")] == [80]
     (tmp_path / "host_vars" / "saturn.yml").unlink()
-    assert load_desired_cached(settings.inventory).hosts["saturn"].disk == ()
+    assert load_desired_cached(settings.inventory).hosts["saturn"].want("disk") == ()
 
 
 def test_a_writer_pausing_between_two_halves_is_never_read_as_the_half(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_a_writer_pausing_between_two_halves_is_never_read_as_the_half(tmp_path:
 
         threading.Thread(target=finish).start()
         try:
-            names = [s.name for s in load_desired(inv).hosts["saturn"].services]
+            names = [s.name for s in load_desired(inv).hosts["saturn"].want("docker")]
         except InventoryChanged:
             names = ["web", "db"]
         assert names == ["web", "db"]
@@ -130,10 +130,10 @@ def test_a_read_that_differs_from_the_file_before_and_after_is_a_change(tmp_path
     """ABA: the file is the same before and after the load, but Ansible read something else in between."""
     inv = tmp_path / "hosts.yml"
     inv.write_text(GOOD)
-    before = desired_mod._signature(inv)
+    before = signature(inv)
     with pytest.raises(InventoryChanged):
-        desired_mod._check_whole(inv, before, [(os.path.realpath(inv), 10, 1234)])
-    desired_mod._check_whole(inv, before, [(os.path.realpath(inv), len(GOOD), __import__("zlib").crc32(GOOD.encode()))])
+        check_whole(inv, before, [(os.path.realpath(inv), 10, 1234)])
+    check_whole(inv, before, [(os.path.realpath(inv), len(GOOD), __import__("zlib").crc32(GOOD.encode()))])
 
 
 def test_describe_names_the_unusable_files_and_stays_one_line() -> None:

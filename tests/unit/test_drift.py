@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from helpers import container, world_doc
-from steward.desired.inventory import HostDesired, Service
+from steward.areas.docker.containers import Container
+from steward.desired.host import HostDesired
 from steward.plan.drift import compute_drift
 
 NOW = datetime.now(UTC)
 IMG = "steward-lab/busybox:1"
 
 
-def desired(*services: Service) -> HostDesired:
-    return HostDesired(host="piha", services=services)
+def desired(*containers: Container) -> HostDesired:
+    return HostDesired(host="piha", areas={"docker": containers})
 
 
 def drift_keys(host: HostDesired, containers, **kw) -> list[str]:
@@ -23,29 +24,31 @@ def drift_keys(host: HostDesired, containers, **kw) -> list[str]:
 
 
 def test_in_sync_host_has_no_drift() -> None:
-    host = desired(Service("mqtt", IMG), Service("old", IMG, state="stopped"), Service("gone", None, state="absent"))
+    host = desired(
+        Container("mqtt", IMG), Container("old", IMG, state="stopped"), Container("gone", None, state="absent")
+    )
     assert drift_keys(host, [container("mqtt"), container("old", state="exited"), container("extra")]) == []
 
 
 @pytest.mark.parametrize(
     ("svc", "actual", "kind"),
     [
-        (Service("mqtt", IMG), [], "missing"),
-        (Service("mqtt", IMG), [container("mqtt", state="exited")], "not_running"),
-        (Service("mqtt", IMG), [container("mqtt", state="created")], "not_running"),
-        (Service("mqtt", IMG), [container("mqtt", image="other:2")], "wrong_image"),
-        (Service("mqtt", IMG), [container("mqtt", image="other:2", state="exited")], "wrong_image"),
-        (Service("mqtt", IMG, state="stopped"), [container("mqtt")], "should_be_stopped"),
-        (Service("mqtt", None, state="absent"), [container("mqtt", state="exited")], "should_be_absent"),
-        (Service("mqtt", IMG, healthy=True), [container("mqtt", health="unhealthy")], "unhealthy"),
+        (Container("mqtt", IMG), [], "missing"),
+        (Container("mqtt", IMG), [container("mqtt", state="exited")], "not_running"),
+        (Container("mqtt", IMG), [container("mqtt", state="created")], "not_running"),
+        (Container("mqtt", IMG), [container("mqtt", image="other:2")], "wrong_image"),
+        (Container("mqtt", IMG), [container("mqtt", image="other:2", state="exited")], "wrong_image"),
+        (Container("mqtt", IMG, state="stopped"), [container("mqtt")], "should_be_stopped"),
+        (Container("mqtt", None, state="absent"), [container("mqtt", state="exited")], "should_be_absent"),
+        (Container("mqtt", IMG, healthy=True), [container("mqtt", health="unhealthy")], "unhealthy"),
     ],
 )
-def test_each_kind_of_container_drift(svc: Service, actual, kind: str) -> None:
+def test_each_kind_of_container_drift(svc: Container, actual, kind: str) -> None:
     assert drift_keys(desired(svc), actual) == [f"piha/docker/mqtt/{kind}"]
 
 
 def test_starting_health_is_not_unhealthy() -> None:
-    assert drift_keys(desired(Service("mqtt", IMG, healthy=True)), [container("mqtt", health="starting")]) == []
+    assert drift_keys(desired(Container("mqtt", IMG, healthy=True)), [container("mqtt", health="starting")]) == []
 
 
 @pytest.mark.parametrize(
@@ -57,19 +60,19 @@ def test_starting_health_is_not_unhealthy() -> None:
     ],
 )
 def test_host_we_could_not_look_at_is_one_notice_not_per_container(kw, key) -> None:
-    host = desired(*(Service(f"s{i}", IMG) for i in range(5)))
+    host = desired(*(Container(f"s{i}", IMG) for i in range(5)))
     drifts = compute_drift(host, world_doc("piha", None, observed_at=NOW, **kw), NOW, 900)
     assert [(d.key, d.notice_only) for d in drifts] == [(key, True)]
 
 
 def test_stale_world_file_is_one_notice() -> None:
-    host = desired(Service("mqtt", IMG))
+    host = desired(Container("mqtt", IMG))
     old = world_doc("piha", [], observed_at=NOW - timedelta(hours=2))
     assert [(d.key, d.notice_only) for d in compute_drift(host, old, NOW, 900)] == [("piha/host/-/stale", True)]
 
 
 def test_fingerprint_is_stable_across_observations_and_changes_with_evidence() -> None:
-    host = desired(Service("mqtt", IMG))
+    host = desired(Container("mqtt", IMG))
     a = compute_drift(host, world_doc("piha", [container("mqtt", state="exited")], observed_at=NOW), NOW, 900)[0]
     b = compute_drift(host, world_doc("piha", [container("mqtt", state="exited")], observed_at=NOW), NOW, 900)[0]
     c = compute_drift(

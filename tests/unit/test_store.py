@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import container, world_doc
+from steward.areas import check_problem
 from steward.core.atomic import atomic_move, atomic_write_bytes, atomic_write_json
 from steward.state.world import MAX_WORLD_FILE_BYTES, WorldFileError, load_world, load_world_file
 
@@ -78,8 +79,8 @@ def test_loader_rejects_unusable_world_files(tmp_path: Path, content: bytes, why
     (tmp_path / "saturn.json").write_text(json.dumps(world_doc("saturn", [container("web")])))
     (tmp_path / "piha.json").write_bytes(content)
     with pytest.raises(WorldFileError, match=why):
-        load_world_file(tmp_path / "piha.json")
-    snapshot = load_world(tmp_path)
+        load_world_file(tmp_path / "piha.json", check_problem)
+    snapshot = load_world(tmp_path, check_problem)
     assert not snapshot.usable
     assert "piha.json" in snapshot.errors
 
@@ -89,7 +90,7 @@ def test_loader_accepts_valid_files_and_ignores_temp_files(tmp_path: Path) -> No
     (tmp_path / "vps.json").write_text(json.dumps(world_doc("vps", None, reachable=False)))
     (tmp_path / "solaria.json").write_text(json.dumps(world_doc("solaria", None, docker_status="engine_unreachable")))
     (tmp_path / ".piha.json.abc.tmp").write_text('{"half')
-    snapshot = load_world(tmp_path)
+    snapshot = load_world(tmp_path, check_problem)
     assert snapshot.usable, snapshot.errors
     assert sorted(snapshot.hosts) == ["piha", "solaria", "vps"]
     assert snapshot.hosts["piha"]["checks"]["docker"]["containers"][0]["name"] == "mqtt"
@@ -122,7 +123,7 @@ def _hammer(tmp_path: Path, atomic: bool, loads: int) -> tuple[int, int]:
     usable = unusable = 0
     try:
         for _ in range(loads):
-            snapshot = load_world(tmp_path)
+            snapshot = load_world(tmp_path, check_problem)
             if snapshot.usable:
                 usable += 1
                 # a usable snapshot is always complete: every host, every container

@@ -25,6 +25,7 @@ from world_reports import (
 from ansible_collections.homelab.steward.plugins.action import node_observe as action
 from ansible_collections.homelab.steward.plugins.module_utils import _world_schema as schema
 from helpers import REPO, container, world_doc
+from steward.areas import check_problem
 from steward.state import world as store
 
 CHECKS = {"docker": docker_ok, "disk": disk_ok, "tailscale": tailscale_ok, "mqtt": mqtt_ok}
@@ -302,7 +303,7 @@ def test_what_the_loader_says_names_the_field(tmp_path: Path) -> None:
     doc = world_doc("piha", [container("web", image="evil:1\n---")])
     (tmp_path / "piha.json").write_text(json.dumps(doc))
     with pytest.raises(store.WorldFileError) as err:
-        store.load_world_file(tmp_path / "piha.json")
+        store.load_world_file(tmp_path / "piha.json", check_problem)
     assert str(err.value) == 'checks.docker.containers[0].image: not an image reference, got "evil:1\\n---"'
 
 

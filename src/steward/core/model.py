@@ -32,6 +32,9 @@ class Drift:
     desired: dict[str, Any] = field(default_factory=dict)
     observed: dict[str, Any] = field(default_factory=dict)
     notice_only: bool = False
+    # other names an operator may give the target in a silence or a maintenance window (a disk
+    # drift's mount path, whose slug is the target): the area says, so silences need no area
+    also_called: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -14,9 +14,13 @@ The inventory is trusted (it is the operator's intent) but fragile, so a load is
   signature (content and mtime) of every file that feeds the inventory is taken before and after
   Ansible read them, and every byte Ansible parsed must be the file's content at both moments;
   a file written less than SETTLE_SECONDS ago is first given that long to settle, so a writer
-  that pauses between two halves of a write is caught unless it pauses longer than that;
+  that pauses between two halves of a write is caught unless it pauses longer than that
+  (desired/signature.py);
 * an inventory without a Steward host (no host carries a ``steward_*`` variable) raises
   `NoStewardHost`: an empty or truncated file parses as an empty inventory, never as "all fine".
+
+Each area parses its own var (`steward.areas`); a var read under a deprecated name works and is
+reported once per read of the inventory (a log warning and `DesiredState.deprecations`).
 """
 
 from __future__ import annotations
@@ -25,23 +29,22 @@ import contextlib
 import logging
 import os
 import re
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steward.areas import AREAS
-from steward.areas.disk import DiskRule
-from steward.areas.docker.containers import Service
-from steward.areas.mqtt import Broker
-from steward.areas.tailscale import TailscaleWant
+from steward.areas import AREAS, Area
 from steward.core.inert import terminal
 from steward.core.model import DesiredStateError, Problem
-from steward.desired.policy import POLICY_VAR, WINDOWS_VAR, Policy, Window, parse_policy, parse_windows
+from steward.desired.errors import InventoryChanged, InventoryUnreadable, NoHostMatched, NoStewardHost, error_fields
+from steward.desired.host import DesiredState, HostDesired
+from steward.desired.policy import POLICY_VAR, WINDOWS_VAR, Policy, parse_policy, parse_windows
+from steward.desired.signature import Signature, check_whole, settled_signature, signature
 
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# What loading gives and raises, importable from the loader (callers need no other desired/ module).
 __all__ = [
     "DesiredState",
     "DesiredStateError",
@@ -50,90 +53,13 @@ __all__ = [
     "InventoryUnreadable",
     "NoHostMatched",
     "NoStewardHost",
-    "Service",
+    "error_fields",
     "hosts_matching",
     "load_desired",
     "load_desired_cached",
 ]
 log = logging.getLogger(__name__)
-
-
-class InventoryUnreadable(DesiredStateError):
-    """An inventory source, or a group_vars/host_vars file, that Ansible could not parse."""
-
-    def __init__(self, file: str, message: str, line: int | None = None, column: int | None = None) -> None:
-        self.file, self.line, self.column, self.detail = file, line, column, message
-        where = file + (f" (line {line}, column {column})" if line is not None else "")
-        self.text = terminal(f"cannot parse {where}: {message}")
-        self.problems = [("*", "inventory", self.text)]
-        ValueError.__init__(self, self.text)
-
-
-class InventoryChanged(DesiredStateError):
-    """The inventory's files changed while Ansible read them: what was read may be half a write."""
-
-    def __init__(self, files: list[str], how: str = "changed while it was read") -> None:
-        self.files = files
-        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-        self.text = terminal(
-            f"the inventory {how} ({shown}): nothing is planned from a half-read desired state; "
-            "the next cycle reads it again"
-        )
-        self.problems = [("*", "inventory", self.text)]
-        ValueError.__init__(self, self.text)
-
-
-class NoStewardHost(DesiredStateError):
-    """The inventory parsed, but no host in it carries a steward_* variable: nothing would be watched."""
-
-    def __init__(self, inventory: Path, hosts: int) -> None:
-        self.file = str(inventory)
-        empty = inventory.is_file() and inventory.stat().st_size == 0
-        why = "the file is empty" if empty else f"{hosts} host(s), none with a steward_* variable"
-        self.text = terminal(f"no Steward host in {inventory} ({why}): nothing would be observed or planned")
-        self.problems = [("*", "inventory", self.text)]
-        ValueError.__init__(self, self.text)
-
-
-class NoHostMatched(DesiredStateError):
-    """A --limit that selects no host of the inventory."""
-
-    def __init__(self, pattern: str, inventory: Path, why: str = "") -> None:
-        self.text = terminal(
-            f"--limit {pattern!r} matches no host of {inventory}{': ' + why if why else ''}; nothing observed"
-        )
-        self.problems = [("*", "--limit", self.text)]
-        ValueError.__init__(self, self.text)
-
-
-def error_fields(exc: DesiredStateError) -> dict[str, Any]:
-    """Journal fields for a cycle skipped on this error: the reason, and the file/line/column when known."""
-    fields: dict[str, Any] = {"reason": f"desired state unusable: {exc}"}
-    for name in ("file", "line", "column", "files"):
-        if getattr(exc, name, None) is not None:
-            fields[name] = getattr(exc, name)
-    return fields
-
-
-@dataclass(frozen=True)
-class HostDesired:
-    host: str
-    services: tuple[Service, ...] = ()
-    disk: tuple[DiskRule, ...] = ()
-    tailscale: TailscaleWant | None = None
-    mqtt: tuple[Broker, ...] = ()
-    windows: tuple[Window, ...] = ()
-    hostvars: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def service(self, name: str) -> Service | None:
-        return next((s for s in self.services if s.name == name), None)
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    hosts: dict[str, HostDesired]
-    globals: dict[str, Any] = field(default_factory=dict)
-    policy: Policy = field(default_factory=Policy)
+_cache: dict[Path, tuple[Signature, DesiredState]] = {}
 
 
 def plain(value: Any) -> Any:
@@ -153,70 +79,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-Signature = tuple[tuple[str, int, int, int], ...]  # (real path, size, crc32, mtime_ns) per file
-SETTLE_SECONDS = 0.25  # a file written more recently than this may be half written: wait, then read
-_cache: dict[Path, tuple[Signature, DesiredState]] = {}
-
-
-def _digest(path: str) -> tuple[int, int]:
-    """(size, crc32) of the file's content now; (-1, 0) when it cannot be read (gone mid-rename)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return -1, 0
-    return len(data), zlib.crc32(data)
-
-
-def _mtime_ns(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
-
-
-def _feeds(path: Path, vars_file: bool) -> bool:
-    """Whether Ansible reads this file (editor swap and backup files do not count: no false "changed")."""
-    from ansible import constants as C
-
-    name = path.name
-    if name.startswith(".") or any(name.endswith(ext) for ext in C.INVENTORY_IGNORE_EXTS):
-        return False
-    return not vars_file or path.suffix in (*C.YAML_FILENAME_EXTENSIONS, "")
-
-
-def _signature(inventory: Path) -> Signature:
-    """Every file that can feed a static inventory: the source and group_vars/host_vars beside it.
-
-    (real path, size, crc32 of the content, mtime): an edit within the same clock tick is still seen
-    (content), and so is one that wrote the same bytes again (mtime)."""
-    root = inventory if inventory.is_dir() else inventory.parent
-    files = [inventory] if inventory.is_file() else []
-    for sub in ("group_vars", "host_vars"):
-        if (root / sub).is_dir():
-            files += sorted(p for p in (root / sub).rglob("*") if p.is_file() and _feeds(p, vars_file=True))
-    if inventory.is_dir():
-        files += sorted(p for p in inventory.rglob("*") if p.is_file() and _feeds(p, vars_file=False))
-    out = {os.path.realpath(f): (*_digest(str(f)), _mtime_ns(str(f))) for f in files}
-    return tuple((path, *digest) for path, digest in sorted(out.items()))
-
-
-def _young(sig: Signature) -> list[str]:
-    """Files written less than SETTLE_SECONDS ago (a writer may be between two halves)."""
-    now = time.time_ns()
-    return [path for path, _s, _c, mtime in sig if abs(now - mtime) < SETTLE_SECONDS * 1e9]
-
-
-def _settled_signature(inventory: Path) -> Signature:
-    """The signature once no file was written for SETTLE_SECONDS (waited for once), else InventoryChanged."""
-    sig = _signature(inventory)
-    if _young(sig):
-        time.sleep(SETTLE_SECONDS)
-        sig = _signature(inventory)
-        if young := _young(sig):
-            raise InventoryChanged(young, "is being written")
-    return sig
-
-
 def load_desired_cached(inventory: Path) -> DesiredState:
     """load_desired, reused while no inventory file changed (long-running processes, benchmarks).
 
@@ -225,7 +87,7 @@ def load_desired_cached(inventory: Path) -> DesiredState:
     if not static or not os.access(inventory, os.R_OK) or (inventory.is_file() and os.access(inventory, os.X_OK)):
         return load_desired(inventory)
     hit = _cache.get(inventory)
-    if hit and hit[0] == _signature(inventory):
+    if hit and hit[0] == signature(inventory):
         return hit[1]  # byte for byte the files of a load that was checked whole
     sig, desired = _load_checked(inventory)
     _cache[inventory] = (sig, desired)
@@ -362,24 +224,12 @@ def _unreadable(
     return InventoryUnreadable(path or attempt or str(inventory), message, line, column)
 
 
-def _check_whole(inventory: Path, before: Signature, reads: list[tuple[str, int, int]]) -> None:
-    """InventoryChanged unless the files are as they were, and each read Ansible did got exactly that content."""
-    after = _signature(inventory)
-    moved = {p for p, *_ in set(before) ^ set(after)}
-    now = {p: (size, crc) for p, size, crc, _mtime in after}
-    for path, size, crc in reads:
-        if now.get(path, _digest(path)) != (size, crc):
-            moved.add(path)
-    if moved:
-        raise InventoryChanged(sorted(moved))
-
-
 def _load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
     """load_desired, and the signature the files had during the whole of it."""
     _init_ansible()
     if not inventory.exists():
         raise DesiredStateError([("*", "inventory", f"{inventory} does not exist")])
-    before = _settled_signature(inventory)
+    before = settled_signature(inventory)
     failures: list[tuple[str, str, BaseException]] = []
     loader_class, manager_class = _ansible_parts(failures)
     loader = loader_class()
@@ -387,26 +237,28 @@ def _load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
         with _strict_inventory():
             read = _read(manager_class(loader=loader, sources=[str(inventory)]), loader)
     except Exception as exc:
-        _check_whole(inventory, before, loader.reads)  # a parse that raced a writer: changed, not broken
+        check_whole(inventory, before, loader.reads)  # a parse that raced a writer: changed, not broken
         from ansible.errors import AnsibleError
 
         if isinstance(exc, AnsibleError):
             raise _unreadable(exc, inventory, failures, loader.attempt) from None
         raise
-    _check_whole(inventory, before, loader.reads)
-    hosts, globals_, policies, problems, steward_hosts = read
-    policy = Policy()
-    if len(policies) > 1:
-        names = ", ".join(sorted(h for h, _ in policies.values()))
+    check_whole(inventory, before, loader.reads)
+    policy, problems = Policy(), read.problems
+    if len(read.policies) > 1:
+        names = ", ".join(sorted(h for h, _ in read.policies.values()))
         problems.append(("all", POLICY_VAR, f"differs between hosts ({names}): set it once, in group all"))
-    elif policies:
-        policy, policy_problems = parse_policy(next(iter(policies.values()))[1])
+    elif read.policies:
+        policy, policy_problems = parse_policy(next(iter(read.policies.values()))[1])
         problems.extend(policy_problems)
     if problems:
         raise DesiredStateError(problems)
-    if not steward_hosts:
-        raise NoStewardHost(inventory, len(hosts))
-    return before, DesiredState(hosts=hosts, globals=globals_, policy=policy)
+    if not read.steward_hosts:
+        raise NoStewardHost(inventory, len(read.hosts))
+    deprecations = _deprecations(read.deprecated)
+    for line in deprecations:  # once per read of the inventory, whatever the number of hosts
+        log.warning("desired state: %s", line)
+    return before, DesiredState(hosts=read.hosts, globals=read.globals, policy=policy, deprecations=deprecations)
 
 
 def load_desired(inventory: Path) -> DesiredState:
@@ -433,54 +285,85 @@ def hosts_matching(inventory: Path, pattern: str) -> list[str]:
             raise NoHostMatched(pattern, inventory, str(exc)) from None
 
 
-def _read(
-    manager: Any, loader: Any
-) -> tuple[dict[str, HostDesired], dict[str, Any], dict[str, tuple[str, Any]], list[Problem], list[str]]:
+@dataclass
+class _Read:
+    """What one pass over the inventory's hosts found (validated per host, judged as a whole after)."""
+
+    hosts: dict[str, HostDesired] = field(default_factory=dict)
+    globals: dict[str, Any] = field(default_factory=dict)
+    policies: dict[str, tuple[str, Any]] = field(default_factory=dict)  # repr(value) -> (a host, value)
+    problems: list[Problem] = field(default_factory=list)
+    steward_hosts: list[str] = field(default_factory=list)
+    deprecated: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (old, new) -> hosts
+
+
+def _deprecations(deprecated: dict[tuple[str, str], list[str]]) -> tuple[str, ...]:
+    lines = []
+    for (old, new), hosts in sorted(deprecated.items()):
+        shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+        lines.append(f"{old} is the deprecated name of {new} (used for {shown}): it still works; rename it to {new}")
+    return tuple(lines)
+
+
+def _area_value(area: Area[Any], host: str, hv: Any, templar: Any, read: _Read) -> tuple[bool, Any]:
+    """(True, the area's desired value) from the area's var or a deprecated name of it; (False, None)
+    with the problem recorded when it cannot be had."""
+    names = [var for var in (area.var, *area.deprecated_vars) if var in hv]
+    if len(names) > 1:
+        old = ", ".join(names[1:])
+        read.problems.append(
+            (host, " / ".join(names), f"set twice: keep {area.var}, remove {old} (its deprecated name)")
+        )
+        return False, None
+    var = names[0] if names else area.var
+    if var != area.var:
+        read.deprecated.setdefault((var, area.var), []).append(host)
+    try:
+        raw = plain(templar.template(hv.get(var)))
+    except Exception as exc:  # Ansible's templating errors have no common public base
+        read.problems.append((host, var, f"cannot be templated: {exc}"))
+        return False, None
+    value, problems = area.parse(host, raw, var)
+    read.problems.extend(problems)
+    return True, value
+
+
+def _read(manager: Any, loader: Any) -> _Read:
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
 
     variables = VariableManager(loader=loader, inventory=manager)
-    hosts: dict[str, HostDesired] = {}
-    problems: list[Problem] = []
-    globals_: dict[str, Any] = {}
-    policies: dict[str, tuple[str, Any]] = {}
-    steward_hosts: list[str] = []
+    read = _Read()
     for host in manager.get_hosts():
         name = str(host.get_name())
         if not HOST_RE.fullmatch(name):
-            problems.append((name, "inventory_hostname", "must be a plain host name"))
+            read.problems.append((name, "inventory_hostname", "must be a plain host name"))
             continue
         hv = variables.get_vars(host=host, include_hostvars=False)
         if any(str(k).startswith("steward_") for k in hv):
-            steward_hosts.append(name)
+            read.steward_hosts.append(name)
         templar = Templar(loader=loader, variables=hv)
-        parsed: dict[str, Any] = {}
+        wants: dict[str, Any] = {}
         for area in AREAS.values():
-            try:
-                raw = plain(templar.template(hv.get(area.VAR)))
-            except Exception as exc:  # Ansible's templating errors have no common public base
-                problems.append((name, area.VAR, f"cannot be templated: {exc}"))
-                continue
-            value, area_problems = area.parse(name, raw)
-            problems.extend(area_problems)
-            parsed[area.FIELD] = value
+            ok, value = _area_value(area, name, hv, templar, read)
+            if ok:
+                wants[area.name] = value
         try:
             windows, window_problems = parse_windows(name, plain(templar.template(hv.get(WINDOWS_VAR))))
-            problems.extend(window_problems)
-            parsed["windows"] = windows
+            read.problems.extend(window_problems)
             policy_raw = plain(templar.template(hv.get(POLICY_VAR)))
         except Exception as exc:  # noqa: BLE001 - Ansible templating errors
-            problems.append((name, f"{WINDOWS_VAR} / {POLICY_VAR}", f"cannot be templated: {exc}"))
+            read.problems.append((name, f"{WINDOWS_VAR} / {POLICY_VAR}", f"cannot be templated: {exc}"))
             continue
         if policy_raw is not None:
-            policies.setdefault(repr(policy_raw), (name, policy_raw))
+            read.policies.setdefault(repr(policy_raw), (name, policy_raw))
         keep = {k: hv[k] for k in ("steward_state_dir", "steward_docker_host", "ansible_host") if k in hv}
         for k, v in list(keep.items()):
             try:
                 keep[k] = plain(templar.template(v))
             except Exception:  # noqa: BLE001 - informational vars only
                 keep.pop(k)
-        hosts[name] = HostDesired(host=name, hostvars=keep, **parsed)
+        read.hosts[name] = HostDesired(host=name, areas=wants, windows=windows, hostvars=keep)
         if "steward_state_dir" in keep:
-            globals_.setdefault("steward_state_dir", keep["steward_state_dir"])
-    return hosts, globals_, policies, problems, steward_hosts
+            read.globals.setdefault("steward_state_dir", keep["steward_state_dir"])
+    return read

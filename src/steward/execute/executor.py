@@ -27,7 +27,7 @@ import yaml
 
 from steward.ansible.observe import observe
 from steward.ansible.runner import run_playbook
-from steward.areas import AREAS
+from steward.areas import AREAS, check_problem
 from steward.core.atomic import atomic_write_bytes, atomic_write_json
 from steward.core.locks import exclusive, try_exclusive
 from steward.desired.inventory import DesiredState, DesiredStateError, load_desired_cached
@@ -283,7 +283,7 @@ class Executor:
         module = AREAS.get(area)
         if module is None or host != meta["host"] or host not in desired.hosts:
             return False
-        remedy = module.remediation(Drift(host, area, target, kind, ""), desired.hosts[host])
+        remedy = desired.hosts[host].remedy(Drift(host, area, target, kind, ""))
         if remedy is None:
             return False
         return json.loads(json.dumps(remedy.tasks)) == json.loads(json.dumps(play.get("tasks")))
@@ -311,7 +311,7 @@ class Executor:
         except PlaybookShapeError as exc:
             return f"signed, but {exc}", {}
         area = str(entry.get("key", "")).split("/")[1:2]
-        modules = getattr(AREAS.get(area[0]) if area else None, "REMEDY_MODULES", ())
+        modules = getattr(AREAS.get(area[0]) if area else None, "remedy_modules", ())
         problem = shape_problem(documents, str(entry.get("host")), action_id, modules)
         if problem:
             return f"signed, but not the shape of a Steward remedy: {problem}", {}
@@ -331,7 +331,7 @@ class Executor:
         if seen is None:
             return None, f"could not look at {host} before running (observe {outcome.status}, rc {outcome.rc})"
         try:
-            return validate_world(seen, host), ""
+            return validate_world(seen, host, check_problem), ""
         except WorldFileError as exc:
             return None, f"the look at {host} before running returned an unusable world ({exc})"
 
@@ -405,7 +405,7 @@ class Executor:
         if desired:
             seen = outcome.worlds.get(host)
             try:
-                world = validate_world(seen, host) if seen is not None else None
+                world = validate_world(seen, host, check_problem) if seen is not None else None
             except WorldFileError as exc:
                 verdict["reason"] = f"could not verify: the re-observation returned an unusable world ({exc})"
             else:

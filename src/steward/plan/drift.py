@@ -13,7 +13,7 @@ from typing import Any
 
 from steward.areas import AREAS
 from steward.core.model import Drift
-from steward.desired.inventory import HostDesired
+from steward.desired.host import HostDesired
 from steward.state.world import parse_time
 
 __all__ = ["Drift", "blind_spot", "compute_drift", "observed_areas"]
@@ -75,5 +75,5 @@ def compute_drift(desired: HostDesired, world: dict[str, Any] | None, now: datet
     for name, area in AREAS.items():
         check = (world.get("checks") or {}).get(name)
         if isinstance(check, dict):
-            drifts.extend(area.drift(desired, check))
+            drifts.extend(area.drift(desired.host, desired.want(name), check))
     return drifts

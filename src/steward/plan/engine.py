@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from steward.areas import AREAS
+from steward.areas import AREAS, check_problem
 from steward.core.atomic import atomic_write_json
 from steward.core.locks import exclusive, try_exclusive
 from steward.desired.inventory import (
@@ -148,7 +148,7 @@ class Engine:
 
     def load_world(self) -> WorldSnapshot | None:
         """The current world, or None (journaled as cycle_skipped) when any file is unusable."""
-        snapshot = load_world(self.settings.paths.world)
+        snapshot = load_world(self.settings.paths.world, check_problem)
         self.world_errors = snapshot.errors
         if not snapshot.usable:
             self.journal.append(
@@ -474,7 +474,7 @@ class Engine:
         crowded = [
             h
             for h, n in per_host.items()
-            if h in hosts_now and n >= 2 and n > policy.storm_host_fraction * max(len(desired.hosts[h].services), 1)
+            if h in hosts_now and n >= 2 and n > policy.storm_host_fraction * max(desired.hosts[h].service_count(), 1)
         ]
         total = len(targets)
         stormy = bool(candidates) and (total > policy.storm_max_actions or bool(crowded))
@@ -513,7 +513,7 @@ class Engine:
 
     # -- writing and expiring actions ---------------------------------------------------------
     def _write_action(self, desired: DesiredState, drift: Drift, streak: dict[str, Any], now: datetime) -> str | None:
-        remedy = AREAS[drift.area].remediation(drift, desired.hosts[drift.host]) if drift.area in AREAS else None
+        remedy = desired.hosts[drift.host].remedy(drift)
         if remedy is None:
             return None
         world = streak["world"]
@@ -543,7 +543,7 @@ class Engine:
         }
         text = render_action(drift, remedy, meta, hint)
         # the engine signs only what the executor would run: the same shape check, before signing
-        problem = shape_problem(load_playbook(text.encode()), drift.host, action_id, AREAS[drift.area].REMEDY_MODULES)
+        problem = shape_problem(load_playbook(text.encode()), drift.host, action_id, AREAS[drift.area].remedy_modules)
         if problem:
             self.journal.append(
                 "notice",

@@ -88,11 +88,9 @@ class Silences:
 
 
 def target_names(drift: Drift) -> set[str]:
-    """What an operator may call the target: container/peer/broker name, mount path, area/target."""
-    names = {drift.target, f"{drift.area}/{drift.target}"}
-    if isinstance(drift.desired.get("path"), str):
-        names.add(drift.desired["path"])
-    return names
+    """What an operator may call the target: its name (container, peer, broker, mount slug), area/name,
+    and whatever else the drift's area says it is called (a mount's path)."""
+    return {drift.target, f"{drift.area}/{drift.target}", *drift.also_called}
 
 
 def matches(silence: dict[str, Any], drift: Drift) -> bool:

@@ -4,9 +4,12 @@
 file makes `load_world` return an unusable `WorldSnapshot`; callers then skip the cycle
 and keep the last-known-good snapshot (see `LastKnownGood`).
 
-"Wrong schema" is judged field by field, for every check, by the collection's
-plugins/module_utils/_world_schema.py — the same code the node_observe action plugin runs
-before it writes a world file. The controller writes only schema-valid files (a node's bad
+"Wrong schema" is judged field by field. The envelope (host, time, cycle, reachability, the
+``checks`` object) is judged here by the collection's plugins/module_utils/_world_schema.py;
+each check by the caller's `CheckProblem`, which is the areas' (`steward.areas.check_problem`:
+each area judges its own check, with the same schema code the node_observe action plugin runs
+before it writes a world file). state/ knows world files, not areas, so the caller, a layer
+that may know both, passes it. The controller writes only schema-valid files (a node's bad
 value becomes that check's `invalid_report`), so a file that fails here is torn, corrupt or
 not the controller's, and skipping the cycle keeps its purpose.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +36,7 @@ def _load_schema() -> ModuleType:
     ``ansible_collections.homelab.steward.plugins.module_utils._world_schema``; the controller
     package cannot import it by that name without Ansible's collection loader, so it loads the
     very same file (the package is an editable install of the repository that holds the
-    collection: src/steward/store/world.py -> the repository root is three levels up).
+    collection: src/steward/state/world.py -> the repository root is three levels up).
     """
     path = Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "_world_schema.py"
     name = "steward._world_schema"
@@ -50,6 +54,10 @@ def _load_schema() -> ModuleType:
 schema = _load_schema()
 SCHEMA = schema.SCHEMA_VERSION
 MAX_WORLD_FILE_BYTES: int = schema.MAX_WORLD_FILE_BYTES
+
+
+# Why one check of a world file (its name, its value) is not valid, or None.
+CheckProblem = Callable[[str, Any], str | None]
 
 
 class WorldFileError(ValueError):
@@ -71,20 +79,24 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def validate_world(doc: Any, expected_host: str) -> dict[str, Any]:
-    """`doc` if it is a valid world document for `expected_host` (every check, every field);
-    else WorldFileError naming the first field that is not (plugins/module_utils/_world_schema.py)."""
-    problem = schema.world_problem(doc, expected_host)
+def validate_world(doc: Any, expected_host: str, check_problem: CheckProblem) -> dict[str, Any]:
+    """`doc` if it is a valid world document for `expected_host` (the envelope, then every check by
+    `check_problem`); else WorldFileError naming the first field that is not."""
+    problem = schema.envelope_problem(doc, expected_host)
     if problem is not None:
         raise WorldFileError(str(problem))
+    for name, check in doc["checks"].items():
+        why = check_problem(name, check)
+        if why is not None:
+            raise WorldFileError(why)
     return doc  # type: ignore[no-any-return]
 
 
-def load_world_file(path: Path) -> dict[str, Any]:
-    return _load(path)[0]
+def load_world_file(path: Path, check_problem: CheckProblem) -> dict[str, Any]:
+    return _load(path, check_problem)[0]
 
 
-def _load(path: Path) -> tuple[dict[str, Any], bytes]:
+def _load(path: Path, check_problem: CheckProblem) -> tuple[dict[str, Any], bytes]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -97,11 +109,12 @@ def _load(path: Path) -> tuple[dict[str, Any], bytes]:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WorldFileError(f"not valid JSON ({exc})") from None
-    return validate_world(doc, path.stem), raw
+    return validate_world(doc, path.stem, check_problem), raw
 
 
-def load_world(world_dir: Path) -> WorldSnapshot:
-    """Load every `<host>.json` in world_dir. Temp files (dot-prefixed) are ignored."""
+def load_world(world_dir: Path, check_problem: CheckProblem) -> WorldSnapshot:
+    """Load every `<host>.json` in world_dir, each check judged by `check_problem`. Temp files
+    (dot-prefixed) are ignored."""
     hosts: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     raw: dict[str, bytes] = {}
@@ -111,7 +124,7 @@ def load_world(world_dir: Path) -> WorldSnapshot:
         if path.name.startswith(".") or path.suffix != ".json":
             continue
         try:
-            hosts[path.stem], raw[path.stem] = _load(path)
+            hosts[path.stem], raw[path.stem] = _load(path, check_problem)
         except WorldFileError as exc:
             errors[path.name] = str(exc)
     return WorldSnapshot(hosts=hosts, errors=errors, raw=raw)

@@ -1,0 +1,1 @@
+"""Docker: single containers (containers.py); Docker Compose projects will sit beside them (compose.py)."""

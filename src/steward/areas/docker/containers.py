@@ -1,21 +1,20 @@
-"""Docker containers: steward_services versus checks.docker, compared with deepdiff."""
+"""Single Docker containers: steward_containers versus checks.docker, compared with deepdiff.
+
+``steward_containers`` was called ``steward_services`` before Docker Compose projects arrived
+(``steward_services`` is still read, as a deprecated name): "services" is the name Compose gives
+the containers of a project, and Compose projects will be an area of their own beside this one
+(areas/docker/compose.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deepdiff import DeepDiff
 
+from steward.areas.base import shared_check_problem
 from steward.core.model import NAME_RE, Drift, Problem, Remedy, could_not_look
 
-if TYPE_CHECKING:
-    from steward.desired.inventory import HostDesired
-
-VAR = "steward_services"
-FIELD = "services"
-# the only modules this area's remedies use: the executor refuses a playbook calling any other
-REMEDY_MODULES: tuple[str, ...] = ("community.docker.docker_container",)
 STATES = ("running", "stopped", "absent")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 KEYS = {"name", "image", "state", "command", "network_mode", "restart_policy", "healthy", "compose_project"}
@@ -24,7 +23,7 @@ KIND_RANK = ("missing", "wrong_image", "not_running", "should_be_stopped", "unhe
 
 
 @dataclass(frozen=True)
-class Service:
+class Container:
     name: str
     image: str | None
     state: str = "running"
@@ -35,7 +34,7 @@ class Service:
     compose_project: str | None = None
 
     def container_spec(self) -> dict[str, Any]:
-        """The community.docker.docker_container parameters that describe this service."""
+        """The community.docker.docker_container parameters that describe this container."""
         spec: dict[str, Any] = {"name": self.name}
         if self.image is not None:
             spec["image"] = self.image
@@ -48,125 +47,12 @@ class Service:
         return spec
 
 
-def parse(host: str, value: Any) -> tuple[tuple[Service, ...], list[Problem]]:
-    problems: list[Problem] = []
-    if value is None:
-        return (), problems
-    if not isinstance(value, list):
-        return (), [(host, VAR, f"must be a list of containers, got {type(value).__name__}")]
-    services: list[Service] = []
-    seen: set[str] = set()
-    for i, item in enumerate(value):
-        where = f"{VAR}[{i}]"
-        if not isinstance(item, dict):
-            problems.append((host, where, f"must be a mapping, got {type(item).__name__}"))
-            continue
-        unknown = sorted(set(item) - KEYS)
-        if unknown:
-            problems.append((host, where, f"unknown key(s) {', '.join(unknown)}; allowed: {sorted(KEYS)}"))
-        name = item.get("name")
-        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            problems.append((host, f"{where}.name", f"must be a container name, got {name!r}"))
-            continue
-        where = f"{VAR}[{i}] ({name})"
-        if name in seen:
-            problems.append((host, where, "duplicate container name"))
-        seen.add(name)
-        state = item.get("state", "running")
-        if state not in STATES:
-            problems.append((host, f"{where}.state", f"must be one of {', '.join(STATES)}, got {state!r}"))
-        image = item.get("image")
-        if state != "absent" and (not isinstance(image, str) or not image):
-            problems.append(
-                (host, f"{where}.image", f"must be a non-empty string (required unless state is absent), got {image!r}")
-            )
-        command = item.get("command")
-        if command is not None and not (
-            isinstance(command, str) or (isinstance(command, list) and all(isinstance(c, str) for c in command))
-        ):
-            problems.append((host, f"{where}.command", "must be a string or a list of strings"))
-        for key in ("network_mode", "compose_project"):
-            if item.get(key) is not None and not isinstance(item[key], str):
-                problems.append((host, f"{where}.{key}", "must be a string"))
-        policy = item.get("restart_policy")
-        if policy is not None and policy not in RESTART_POLICIES:
-            problems.append((host, f"{where}.restart_policy", f"must be one of {', '.join(RESTART_POLICIES)}"))
-        healthy = item.get("healthy", False)
-        if not isinstance(healthy, bool):
-            problems.append((host, f"{where}.healthy", f"must be true or false, got {healthy!r}"))
-        services.append(
-            Service(
-                name=name,
-                image=image if isinstance(image, str) else None,
-                state=state,
-                command=tuple(command) if isinstance(command, list) else command,
-                network_mode=item.get("network_mode"),
-                restart_policy=policy,
-                healthy=healthy is True,
-                compose_project=item.get("compose_project"),
-            )
-        )
-    return tuple(services), problems
-
-
 def _projection(container: dict[str, Any]) -> dict[str, Any]:
     return {
         "state": "running" if container.get("state") == "running" else "stopped",
         "image": container.get("image"),
         "health": container.get("health"),
     }
-
-
-def drift(desired: HostDesired, check: dict[str, Any]) -> list[Drift]:
-    if check.get("status") != "ok":
-        return [could_not_look(desired.host, "docker", "engine", check, "Docker engine")]
-    containers: list[dict[str, Any]] = check["containers"]
-    actual_by_name = {c["name"]: c for c in containers}
-    want: dict[str, dict[str, Any]] = {}
-    have: dict[str, dict[str, Any]] = {}
-    for svc in desired.services:
-        actual = actual_by_name.get(svc.name)
-        if svc.state == "absent":
-            if actual is not None:
-                have[svc.name] = _projection(actual)
-            continue
-        want[svc.name] = {"state": svc.state, "image": svc.image}
-        if svc.healthy:
-            want[svc.name]["health"] = "healthy"
-        if actual is not None:
-            proj = _projection(actual)
-            have[svc.name] = {k: proj[k] for k in want[svc.name]}
-    found: dict[str, set[str]] = {}
-    if want == have:  # the common case: in sync, nothing for deepdiff to explain
-        return []
-    # deepdiff explains only the containers that differ (cheaper by far on a big host)
-    differ = {n for n in want.keys() | have.keys() if want.get(n) != have.get(n)}
-    want = {n: v for n, v in want.items() if n in differ}
-    have = {n: v for n, v in have.items() if n in differ}
-    for change, items in DeepDiff(want, have, view="tree").items():
-        for item in items:
-            path = item.path(output_format="list")
-            kind = _kind(change, path, want, have)
-            if kind:
-                found.setdefault(str(path[0]), set()).add(kind)
-    drifts = []
-    for name, kinds in sorted(found.items()):
-        kind = min(kinds, key=KIND_RANK.index)
-        service = desired.service(name)
-        assert service is not None
-        observed = _evidence(actual_by_name.get(name))
-        drifts.append(
-            Drift(
-                desired.host,
-                "docker",
-                name,
-                kind,
-                _summary(kind, name, service.image, observed),
-                desired={"state": service.state, "image": service.image, "healthy": service.healthy},
-                observed=observed,
-            )
-        )
-    return drifts
 
 
 def _kind(change: str, path: list[Any], want: dict[str, Any], have: dict[str, Any]) -> str:
@@ -216,14 +102,154 @@ FIXES = {
 }
 
 
-def remediation(d: Drift, desired: HostDesired) -> Remedy | None:
-    service = desired.service(d.target)
-    if d.notice_only or service is None or d.kind not in FIXES:
-        return None
-    what, state, extra = FIXES[d.kind]
-    params: dict[str, Any] = {"name": service.name} if state in ("absent", "stopped") else service.container_spec()
-    params["state"] = state
-    params.update(extra)
-    params["docker_host"] = "{{ steward_docker_host | default(omit) }}"
-    task = {"name": f"{what.capitalize()}: {service.name}", "community.docker.docker_container": params}
-    return Remedy(what=what, tasks=[task], modules="community.docker.docker_container")
+def _named(want: tuple[Container, ...], name: str) -> Container | None:
+    return next((c for c in want if c.name == name), None)
+
+
+class ContainersArea:
+    """steward_containers (formerly steward_services) versus checks.docker."""
+
+    name = "docker"
+    var = "steward_containers"
+    deprecated_vars: tuple[str, ...] = ("steward_services",)
+    empty: tuple[Container, ...] = ()
+    remedy_modules: tuple[str, ...] = ("community.docker.docker_container",)
+    targets_are_services = True
+
+    def parse(self, host: str, value: Any, var: str | None = None) -> tuple[tuple[Container, ...], list[Problem]]:
+        var = var or self.var
+        problems: list[Problem] = []
+        if value is None:
+            return (), problems
+        if not isinstance(value, list):
+            return (), [(host, var, f"must be a list of containers, got {type(value).__name__}")]
+        containers: list[Container] = []
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            where = f"{var}[{i}]"
+            if not isinstance(item, dict):
+                problems.append((host, where, f"must be a mapping, got {type(item).__name__}"))
+                continue
+            unknown = sorted(set(item) - KEYS)
+            if unknown:
+                problems.append((host, where, f"unknown key(s) {', '.join(unknown)}; allowed: {sorted(KEYS)}"))
+            name = item.get("name")
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+                problems.append((host, f"{where}.name", f"must be a container name, got {name!r}"))
+                continue
+            where = f"{var}[{i}] ({name})"
+            if name in seen:
+                problems.append((host, where, "duplicate container name"))
+            seen.add(name)
+            state = item.get("state", "running")
+            if state not in STATES:
+                problems.append((host, f"{where}.state", f"must be one of {', '.join(STATES)}, got {state!r}"))
+            image = item.get("image")
+            if state != "absent" and (not isinstance(image, str) or not image):
+                problems.append(
+                    (
+                        host,
+                        f"{where}.image",
+                        f"must be a non-empty string (required unless state is absent), got {image!r}",
+                    )
+                )
+            command = item.get("command")
+            if command is not None and not (
+                isinstance(command, str) or (isinstance(command, list) and all(isinstance(c, str) for c in command))
+            ):
+                problems.append((host, f"{where}.command", "must be a string or a list of strings"))
+            for key in ("network_mode", "compose_project"):
+                if item.get(key) is not None and not isinstance(item[key], str):
+                    problems.append((host, f"{where}.{key}", "must be a string"))
+            policy = item.get("restart_policy")
+            if policy is not None and policy not in RESTART_POLICIES:
+                problems.append((host, f"{where}.restart_policy", f"must be one of {', '.join(RESTART_POLICIES)}"))
+            healthy = item.get("healthy", False)
+            if not isinstance(healthy, bool):
+                problems.append((host, f"{where}.healthy", f"must be true or false, got {healthy!r}"))
+            containers.append(
+                Container(
+                    name=name,
+                    image=image if isinstance(image, str) else None,
+                    state=state,
+                    command=tuple(command) if isinstance(command, list) else command,
+                    network_mode=item.get("network_mode"),
+                    restart_policy=policy,
+                    healthy=healthy is True,
+                    compose_project=item.get("compose_project"),
+                )
+            )
+        return tuple(containers), problems
+
+    def drift(self, host: str, want: tuple[Container, ...], check: dict[str, Any]) -> list[Drift]:
+        if check.get("status") != "ok":
+            return [could_not_look(host, "docker", "engine", check, "Docker engine")]
+        actual_by_name = {c["name"]: c for c in check["containers"]}
+        wanted: dict[str, dict[str, Any]] = {}
+        have: dict[str, dict[str, Any]] = {}
+        for entry in want:
+            actual = actual_by_name.get(entry.name)
+            if entry.state == "absent":
+                if actual is not None:
+                    have[entry.name] = _projection(actual)
+                continue
+            wanted[entry.name] = {"state": entry.state, "image": entry.image}
+            if entry.healthy:
+                wanted[entry.name]["health"] = "healthy"
+            if actual is not None:
+                proj = _projection(actual)
+                have[entry.name] = {k: proj[k] for k in wanted[entry.name]}
+        found: dict[str, set[str]] = {}
+        if wanted == have:  # the common case: in sync, nothing for deepdiff to explain
+            return []
+        # deepdiff explains only the containers that differ (cheaper by far on a big host)
+        differ = {n for n in wanted.keys() | have.keys() if wanted.get(n) != have.get(n)}
+        wanted = {n: v for n, v in wanted.items() if n in differ}
+        have = {n: v for n, v in have.items() if n in differ}
+        for change, items in DeepDiff(wanted, have, view="tree").items():
+            for item in items:
+                path = item.path(output_format="list")
+                kind = _kind(change, path, wanted, have)
+                if kind:
+                    found.setdefault(str(path[0]), set()).add(kind)
+        drifts = []
+        for name, kinds in sorted(found.items()):
+            kind = min(kinds, key=KIND_RANK.index)
+            container = _named(want, name)
+            assert container is not None
+            observed = _evidence(actual_by_name.get(name))
+            drifts.append(
+                Drift(
+                    host,
+                    "docker",
+                    name,
+                    kind,
+                    _summary(kind, name, container.image, observed),
+                    desired={"state": container.state, "image": container.image, "healthy": container.healthy},
+                    observed=observed,
+                )
+            )
+        return drifts
+
+    def remediation(self, d: Drift, want: tuple[Container, ...]) -> Remedy | None:
+        container = _named(want, d.target)
+        if d.notice_only or container is None or d.kind not in FIXES:
+            return None
+        what, state, extra = FIXES[d.kind]
+        params: dict[str, Any] = (
+            {"name": container.name} if state in ("absent", "stopped") else container.container_spec()
+        )
+        params["state"] = state
+        params.update(extra)
+        params["docker_host"] = "{{ steward_docker_host | default(omit) }}"
+        task = {"name": f"{what.capitalize()}: {container.name}", "community.docker.docker_container": params}
+        return Remedy(what=what, tasks=[task], modules="community.docker.docker_container")
+
+    def check_problem(self, check: Any) -> str | None:
+        return shared_check_problem(self.name, check)
+
+    def targets(self, want: tuple[Container, ...]) -> tuple[str, ...]:
+        return tuple(container.name for container in want)
+
+
+AREA = ContainersArea()

@@ -18,6 +18,7 @@ from typing import Any
 
 from steward.ansible.observe import observe
 from steward.app.settings import ConfigError, Settings, find_project_dir, resolve_settings
+from steward.areas import check_problem
 from steward.core.atomic import read_regular_file
 from steward.core.inert import terminal
 from steward.desired.inventory import (
@@ -260,7 +261,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     state_dir = os.path.abspath(settings.state_dir)
     queue = _queue(settings)
     counts = Counter(i.folder for i in queue.list())
-    snapshot = load_world(settings.paths.world)
+    snapshot = load_world(settings.paths.world, check_problem)
     desired, inventory_error = _desired_or_error(settings)
     left = Memory(settings).doc["left_inventory"]
     hosts = {
