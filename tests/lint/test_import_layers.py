@@ -2,7 +2,7 @@
 
 - ``test_import_linter_contracts_are_kept`` runs ``lint-imports`` over ``[tool.importlinter]`` in
   pyproject.toml: the layers (interfaces > app > execute > plan | ansible > desired > areas >
-  state | events > core), interfaces reaching plan/execute/ansible only through app/, areas that
+  state > events > core), interfaces reaching plan/execute/ansible only through app/, areas that
   never import each other, no import cycle between siblings.
 - The rest are rules import-linter cannot state, checked here by walking the imports with ``ast``
   (every ``import``, also inside functions and ``if TYPE_CHECKING:``, and the packages an import
