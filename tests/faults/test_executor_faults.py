@@ -101,7 +101,8 @@ def fleet(tmp_path, monkeypatch):
 # remediation (the fixture's monkeypatch does not reach a subprocess)
 EXECUTE = (
     "import os, sys; sys.path.insert(0, os.environ['STEWARD_TEST_REMEDY_DIR']); import marker_remedy; "
-    "import steward.areas.docker.containers as d; d.remediation = marker_remedy.remediation; "
+    "import importlib; d = importlib.import_module('steward.areas.docker.containers'); "
+    "d.remediation = marker_remedy.remediation; "
     "d.REMEDY_MODULES = marker_remedy.MODULES; "
     "from steward.interfaces.cli.main import main; sys.exit(main(sys.argv[1:]))"
 )
