@@ -43,7 +43,8 @@ def test_a_journal_from_before_the_index_is_indexed_once(journal) -> None:
     assert journal.has("action_running", "old-1") and not journal.has("action_failed", "old-1")
     assert (journal.index / INDEX_BUILT).exists()
     journal.append("action_failed", action="old-1")
-    assert sorted((journal.index / "old-1").read_text().split()) == ["action_approved", "action_failed", "action_running"]
+    indexed = sorted((journal.index / "old-1").read_text().split())
+    assert indexed == ["action_approved", "action_failed", "action_running"]
 
 
 def test_an_index_that_cannot_be_written_is_rebuilt_from_the_journal(journal) -> None:
@@ -53,7 +54,7 @@ def test_an_index_that_cannot_be_written_is_rebuilt_from_the_journal(journal) ->
     journal.append("action_running", action="a-2")
     assert not (journal.index / INDEX_BUILT).exists()  # the marker is withdrawn ...
     os.rmdir(journal.index / "a-2")
-    assert journal.has("action_running", "a-2")  # ... so the journal itself answers, once, and the index is whole again
+    assert journal.has("action_running", "a-2")  # ... so the journal answers, once, and the index is whole again
     assert (journal.index / INDEX_BUILT).exists()
 
 
