@@ -134,21 +134,21 @@ def test_a_plan_the_look_before_running_cannot_confirm_is_expired_not_run(planne
 def test_stale_reasons_on_the_look_taken_before_running(planned) -> None:
     from helpers import world_doc
     from steward.desired.inventory import load_desired_cached
+    from steward.execute.judge import stale_reason
     from steward.state.journal import utcnow
 
     settings, queue, action_id, clock = planned
     playbook = (settings.paths.actions / "pending" / f"{action_id}.yml").read_text()
     meta = load_playbook(playbook.encode())[0][0]["vars"]["steward_action"]
     desired = load_desired_cached(settings.inventory)
-    executor = Executor(settings)
     recovered = world_doc("piha", [container("mqtt"), container("homeauto")], observed_at=clock.tick())
-    assert "no longer holds" in executor._stale_reason(meta, desired, recovered, utcnow())
+    assert "no longer holds" in stale_reason(meta, desired, recovered, utcnow())
     still = world_doc("piha", [container("mqtt", state="exited"), container("homeauto")], observed_at=clock.tick())
-    assert executor._stale_reason(meta, desired, still, utcnow()) is None
+    assert stale_reason(meta, desired, still, utcnow()) is None
     older = world_doc(
         "piha", [container("mqtt", state="exited"), container("homeauto")], observed_at=clock.t.replace(year=2000)
     )
-    assert "older than the plan's evidence" in executor._stale_reason(meta, desired, older, utcnow())
+    assert "older than the plan's evidence" in stale_reason(meta, desired, older, utcnow())
 
 
 def test_unusable_world_means_the_executor_runs_nothing(planned) -> None:

@@ -13,8 +13,8 @@ from steward.desired.inventory import (
     hosts_matching,
     load_desired_cached,
 )
-from steward.plan.engine import Memory
 from steward.state.journal import Journal, utcnow
+from steward.state.memory import read_memory
 from steward.state.settings import Settings
 from steward.state.world import parse_time
 
@@ -34,7 +34,7 @@ def wait_until_a_look_counts(settings: Settings) -> float:
         interval = load_desired_cached(settings.inventory).policy.confirm_interval
     except DesiredStateError:
         return 0.0
-    seen = [h.get("observed_at") for h in Memory(settings).doc["hosts"].values() if isinstance(h, dict)]
+    seen = [h.observed_at for h in read_memory(settings.paths).hosts.values()]
     times = [parse_time(t) for t in seen if isinstance(t, str)]
     if not times:
         return 0.0

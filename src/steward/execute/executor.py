@@ -3,53 +3,46 @@
 For each file in approved/ it
 1. claims it: takes the host's and the action's locks, then atomically renames
    approved/ID.yml -> running/; two executors never run one action twice;
-2. refuses what it must not run: unsigned/edited files, any id that ever ended (done, failed,
-   rejected, expired, quarantined: at most once, ever) and playbooks not of a remedy's one shape
-   (one play, the action's host, the area's modules, no delegate_to/include) -> quarantine/; past
-   their TTL or whose drift no longer holds on a look taken now -> expired/;
+2. refuses what it must not run (execute/claim.py): unsigned/edited files, any id that ever ended
+   (done, failed, rejected, expired, quarantined: at most once, ever) and playbooks not of a
+   remedy's one shape (one play, the action's host, the area's modules, no delegate_to/include)
+   -> quarantine/; past their TTL, not the inventory's remedy, or whose drift no longer holds on a
+   look taken now (execute/look.py, execute/judge.py) -> expired/; no run slot left this hour
+   (execute/budget.py) -> back to approved/;
 3. runs the exact bytes it verified (a copy in runs/ID/) through ansible_runner
    -> done/ or failed/ + a result file;
-4. re-observes the host and journals action_verified or action_not_fixed (outcomes feed backoff).
+4. re-observes the host and journals action_verified or action_not_fixed (execute/verify.py;
+   outcomes feed backoff).
 On start, anything left in running/ without a live owner was interrupted: -> failed/, never re-run.
+The executor only reads the world to refuse to run on an unusable one: it journals no plan cycle
+and leaves the last-known-good state to the engine.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from steward.ansible.observe import observe
 from steward.ansible.runner import run_playbook
-from steward.areas import AREAS, check_problem
+from steward.areas import check_problem
 from steward.core.atomic import atomic_write_bytes, atomic_write_json
-from steward.core.locks import exclusive, try_exclusive
-from steward.desired.inventory import DesiredState, DesiredStateError, load_desired_cached
-from steward.plan.drift import Drift, blind_spot, compute_drift
-from steward.plan.engine import Engine
-from steward.plan.playbook import PlaybookShapeError, load_playbook, shape_problem
-from steward.state.actions import ActionQueue, BadActionId, QueueError, check_id
+from steward.core.locks import try_exclusive
+from steward.desired.inventory import DesiredStateError, load_desired_cached
+from steward.execute.budget import RunBudget
+from steward.execute.claim import action_id_of, is_the_remedy, quarantine_foreign, refusal
+from steward.execute.judge import stale_reason
+from steward.execute.look import look_now
+from steward.execute.verify import verify
+from steward.plan.report import world_unusable
+from steward.state.actions import ActionQueue, QueueError
 from steward.state.journal import Journal, isotime, utcnow
 from steward.state.outcomes import Outcomes
 from steward.state.paths import recheck
 from steward.state.settings import Settings
-from steward.state.world import WorldFileError, parse_time, validate_world
-
-# journal events that end an action (mirrors the ended folders; checked beside the ledger's end record)
-END_EVENTS = (
-    "action_succeeded",
-    "action_failed",
-    "action_rejected",
-    "action_expired",
-    "action_quarantined",
-    "action_interrupted",
-)
+from steward.state.world import load_world, parse_time
 
 
 @dataclass
@@ -74,8 +67,8 @@ class Executor:
         self.paths = settings.paths.ensure()
         self.journal = journal or Journal(self.paths.journal)
         self.queue = ActionQueue(self.paths, self.journal)
-        self.engine = Engine(settings, self.journal)
         self.outcomes = Outcomes(self.paths)
+        self.budget = RunBudget(self.paths)
         # action id -> (failed looks in a row, monotonic time before which it is not tried again)
         self._look_backoff: dict[str, tuple[int, float]] = {}
 
@@ -126,8 +119,16 @@ class Executor:
             report.skipped_reason = f"inventory invalid: {exc}"
             self.journal.append("executor_skipped", reason=report.skipped_reason)
             return report
-        if self.engine.load_world() is None:
+        world = load_world(
+            self.paths.world, check_problem
+        )  # a look at the files only: no plan cycle, no last-known-good
+        if not world.usable:
             report.skipped_reason = "world state unusable: not running anything on unverified evidence"
+            self.journal.append(
+                "executor_skipped",
+                reason=f"{world_unusable(world.errors)}; not running anything on unverified evidence",
+                files=sorted(world.errors),
+            )
             return report
         for entry in approved:
             try:
@@ -137,30 +138,18 @@ class Executor:
                 self.journal.append("executor_error", file=entry.name, reason=str(exc))
         return report
 
-    def _quarantine_foreign(self, entry: Path, reason: str, report: PassReport) -> None:
-        """A file in approved/ that is not an action file at all (bad name, symlink, folder)."""
-        target = self.paths.folder("quarantine") / f"{entry.name}.{int(time.time() * 1000)}"
-        try:
-            os.rename(entry, target)  # renames a symlink itself, never its target
-        except FileNotFoundError:
-            return
-        atomic_write_json(
-            target.with_name(target.name + ".reason.json"), {"file": entry.name, "reason": reason, "at": isotime()}
-        )
-        self.journal.append("action_quarantined", file=entry.name, reason=reason, dst=str(target))
-        report.quarantined.append(entry.name)
-
     def _process_entry(self, entry: Path, report: PassReport) -> None:
         if entry.name.endswith(".result.json"):
             return
         if entry.is_symlink() or not entry.is_file():
-            return self._quarantine_foreign(entry, "not a regular file (symlink or folder)", report)
-        try:
-            action_id = check_id(entry.stem) if entry.suffix == ".yml" else None
-        except BadActionId:
-            action_id = None
+            if quarantine_foreign(self.paths, self.journal, entry, "not a regular file (symlink or folder)"):
+                report.quarantined.append(entry.name)
+            return
+        action_id = action_id_of(entry)
         if action_id is None:
-            return self._quarantine_foreign(entry, "not an action file name (<id>.yml)", report)
+            if quarantine_foreign(self.paths, self.journal, entry, "not an action file name (<id>.yml)"):
+                report.quarantined.append(entry.name)
+            return
         host = (self.queue.ledger.entry(action_id) or {}).get("host", "-unsigned-")
         with self._lock(f"host-{host}") as host_free, self._lock(action_id) as mine:
             if not mine:
@@ -195,48 +184,45 @@ class Executor:
     def _run_claimed(self, action_id: str, report: PassReport) -> None:
         running = self.queue.path("running", action_id)
         content = running.read_bytes()  # these exact bytes are verified, checked and run
-        refusal, play = self._refusal(action_id, content)
+        refused, play = refusal(self.queue, self.journal, action_id, content)
         meta = play.get("vars", {}).get("steward_action", {})
-        if refusal:
-            self._settle(action_id, "quarantine", "action_quarantined", "quarantined", refusal)
+        if refused:
+            self._settle(action_id, "quarantine", "action_quarantined", "quarantined", refused)
             report.quarantined.append(action_id)
             return
         try:
             desired = load_desired_cached(self.settings.inventory)
         except DesiredStateError as exc:
             return self._release(action_id, f"inventory invalid: {exc}", report)
+        per_hour = desired.policy.max_runs_per_hour
         # checks that need no look first: an expired plan never costs a look, nor does a full budget
         stale: str | None = None
         if parse_time(meta["expires_at"]) <= utcnow():
             stale = f"expired: TTL passed at {meta['expires_at']}"
         elif meta["host"] not in desired.hosts:
             stale = f"stale plan: {meta['host']} is no longer in the inventory"
-        elif not self._is_the_remedy(meta, play, desired):
+        elif not is_the_remedy(meta, play, desired):
             stale = (
                 f"not run: its tasks are not the remedy the inventory gives for {meta['key']} now "
                 "(the inventory changed since it was written, or the engine did not write these tasks)"
             )
-        elif not self._run_slot_free(desired.policy.max_runs_per_hour):
-            return self._release(
-                action_id, f"rate limit: {desired.policy.max_runs_per_hour} runs in the last hour", report
-            )
+        elif not self.budget.has_room(per_hour):
+            return self._release(action_id, f"rate limit: {per_hour} runs in the last hour", report)
         else:
             # judge on a look taken now, not on the last world file: the container may have
             # recovered (restart policy, a human) since the plan was written or approved
-            world, why = self._look_now(meta["host"])
+            world, why = look_now(self.settings, self.journal, meta["host"])
             if world is None:
                 self._back_off_looking(action_id)
                 return self._release(action_id, why, report)
             self._look_backoff.pop(action_id, None)
-            stale = self._stale_reason(meta, desired, world, utcnow())
+            stale = stale_reason(meta, desired, world, utcnow())
         if stale:
             self._settle(action_id, "expired", "action_expired", "expired", stale)
             report.expired.append(action_id)
             return
-        if not self._reserve_run_slot(desired.policy.max_runs_per_hour):
-            return self._release(
-                action_id, f"rate limit: {desired.policy.max_runs_per_hour} runs in the last hour", report
-            )
+        if not self.budget.reserve(per_hour):
+            return self._release(action_id, f"rate limit: {per_hour} runs in the last hour", report)
         copy = atomic_write_bytes(self.paths.runs / action_id / "playbook.yml", content)
         self._execute(action_id, meta, copy, report)
 
@@ -251,115 +237,6 @@ class Executor:
         """Failed looks at an action's host: retry after 30 s, 60 s, ... at most 15 min (this process)."""
         failures = self._look_backoff.get(action_id, (0, 0.0))[0] + 1
         self._look_backoff[action_id] = (failures, time.monotonic() + min(30 * 2 ** (failures - 1), 900))
-
-    def _runs_last_hour(self) -> list[str]:
-        """Start times of the runs of the last hour (engine/runs_last_hour.json, older ones dropped)."""
-        try:
-            stamps = [str(t) for t in yaml.safe_load((self.paths.engine / "runs_last_hour.json").read_text()) or []]
-        except (OSError, yaml.YAMLError):
-            return []
-        now = utcnow()
-        return [t for t in stamps if (now - parse_time(t)).total_seconds() < 3600]
-
-    def _run_slot_free(self, per_hour: int) -> bool:
-        """Whether a run could start now (read only; _reserve_run_slot takes the slot)."""
-        return len(self._runs_last_hour()) < per_hour
-
-    def _reserve_run_slot(self, per_hour: int) -> bool:
-        """Rate limit: at most `per_hour` runs started in any hour, across executors."""
-        with exclusive(self.paths.locks / "rate.lock"):
-            stamps = self._runs_last_hour()
-            if len(stamps) >= per_hour:
-                return False
-            atomic_write_json(self.paths.engine / "runs_last_hour.json", [*stamps, isotime()])
-            return True
-
-    def _is_the_remedy(self, meta: dict[str, Any], play: dict[str, Any], desired: DesiredState) -> bool:
-        """The play's tasks are exactly what the area's remedy gives, from the inventory, for this drift key.
-
-        The shape check bounds what a signed file may do; this pins every argument (argv, image,
-        container parameters) to what the inventory says right now."""
-        host, area, target, kind = str(meta["key"]).split("/", 3)
-        module = AREAS.get(area)
-        if module is None or host != meta["host"] or host not in desired.hosts:
-            return False
-        remedy = desired.hosts[host].remedy(Drift(host, area, target, kind, ""))
-        if remedy is None:
-            return False
-        return json.loads(json.dumps(remedy.tasks)) == json.loads(json.dumps(play.get("tasks")))
-
-    def _refusal(self, action_id: str, content: bytes) -> tuple[str | None, dict[str, Any]]:
-        """Why this file must not run (or None), and its one play from the verified bytes.
-
-        In order: the engine's signature; the id never ended before (an action runs at most once,
-        ever: its end is in the signed ledger, and in the journal); the playbook's shape (one play,
-        the action's host, the area's remedy modules, nothing that runs elsewhere)."""
-        reason = self.queue.ledger.verify(action_id, content)
-        if reason:
-            return reason, {}
-        ended = self.queue.ended(action_id)
-        if ended or self.journal.has_any(END_EVENTS, action_id):
-            how = f"{ended['state']} at {ended['at']}" if ended else "its end is in the journal"
-            why = f": {ended['reason']}" if ended and ended.get("reason") else ""
-            return (
-                f"action {action_id} has already ended ({how}{why}); an action runs at most once - "
-                "the engine writes a new action while the drift holds"
-            ), {}
-        entry = self.queue.ledger.entry(action_id) or {}
-        try:
-            documents = load_playbook(content)
-        except PlaybookShapeError as exc:
-            return f"signed, but {exc}", {}
-        area = str(entry.get("key", "")).split("/")[1:2]
-        modules = getattr(AREAS.get(area[0]) if area else None, "remedy_modules", ())
-        problem = shape_problem(documents, str(entry.get("host")), action_id, modules)
-        if problem:
-            return f"signed, but not the shape of a Steward remedy: {problem}", {}
-        play = documents[0][0]
-        meta = play["vars"]["steward_action"]
-        if meta.get("key") != entry.get("key") or len(str(meta.get("key", "")).split("/")) != 4:
-            return f"signed metadata names drift {meta.get('key')!r}, the ledger {entry.get('key')!r}", {}
-        return None, play
-
-    def _look_now(self, host: str) -> tuple[dict[str, Any] | None, str]:
-        """The host as a look right now sees it (node_observe's result), or None and why not."""
-        try:
-            outcome = observe(self.settings, self.journal, limit=host, wait=False)
-        except Exception as exc:  # noqa: BLE001 - no look means no run, never a crashed executor
-            return None, f"could not look at {host} before running: {exc!r}"
-        seen = outcome.worlds.get(host)
-        if seen is None:
-            return None, f"could not look at {host} before running (observe {outcome.status}, rc {outcome.rc})"
-        try:
-            return validate_world(seen, host, check_problem), ""
-        except WorldFileError as exc:
-            return None, f"the look at {host} before running returned an unusable world ({exc})"
-
-    def _stale_reason(
-        self, meta: dict[str, Any], desired: DesiredState, world: dict[str, Any], now: datetime
-    ) -> str | None:
-        """Why the plan must not run on what `world` (a look taken just now) shows, or None.
-
-        The TTL and the host's place in the inventory are checked before the look (_run_claimed).
-        """
-        host = meta["host"]
-        if parse_time(world["observed_at"]) < parse_time(meta["evidence"]["observed_at"]):
-            return "stale plan: the look is older than the plan's evidence"
-        blind = blind_spot(world, meta["key"].split("/")[1], now, desired.policy.stale_after)
-        if blind:
-            return f"stale plan: cannot confirm the drift on a look taken now: {blind}"
-        match = [
-            d
-            for d in compute_drift(desired.hosts[host], world, now, desired.policy.stale_after)
-            if d.key == meta["key"]
-        ]
-        if not match:
-            return (
-                f"stale plan: drift {meta['key']} no longer holds on a look taken now (observed {world['observed_at']})"
-            )
-        if match[0].fingerprint != meta["evidence"]["fingerprint"]:
-            return f"stale plan: the evidence for {meta['key']} changed since the plan was written"
-        return None
 
     def _execute(self, action_id: str, meta: dict[str, Any], playbook: Path, report: PassReport) -> None:
         host = meta["host"]
@@ -382,69 +259,8 @@ class Executor:
         folder = "done" if result["status"] == "succeeded" else "failed"
         self.queue.move(action_id, "running", folder, f"action_{result['status']}", result=result, rc=result["rc"])
         (report.succeeded if folder == "done" else report.failed).append(action_id)
-        result["verification"] = self._verify(action_id, meta)
+        result["verification"] = verify(self.settings, self.journal, self.outcomes, action_id, meta)
         atomic_write_json(self.queue.result(folder, action_id), {"id": action_id, "folder": folder, **result})
-
-    def _verify(self, action_id: str, meta: dict[str, Any]) -> dict[str, Any]:
-        """Re-observe the host; judge the drift key on that observation only."""
-        host = meta["host"]
-        try:
-            outcome = observe(self.settings, self.journal, limit=host)
-        except Exception as exc:  # noqa: BLE001 - the run happened; only its verdict is unknown
-            reason = f"could not verify: the re-observation failed ({exc!r})"
-            self.journal.append("action_unverified", action=action_id, key=meta["key"], host=host, reason=reason)
-            return {"verified": None, "reason": reason}
-        verdict: dict[str, Any] = {"verified": None, "observe_rc": outcome.rc}
-        try:
-            desired = load_desired_cached(self.settings.inventory)
-        except DesiredStateError as exc:
-            desired, verdict["reason"] = None, f"could not verify: inventory invalid: {exc}"
-        # Judge on what this re-observation saw (node_observe's result in the run's events), not on
-        # world/<host>.json: an event-triggered observe may have rewritten that file meanwhile.
-        world = None
-        if desired:
-            seen = outcome.worlds.get(host)
-            try:
-                world = validate_world(seen, host, check_problem) if seen is not None else None
-            except WorldFileError as exc:
-                verdict["reason"] = f"could not verify: the re-observation returned an unusable world ({exc})"
-            else:
-                if world is None:
-                    verdict["reason"] = "could not verify: the re-observation did not observe the host"
-        if desired and world:
-            blind = blind_spot(world, meta["key"].split("/")[1], utcnow(), desired.policy.stale_after)
-            keys = {d.key for d in compute_drift(desired.hosts[host], world, utcnow(), desired.policy.stale_after)}
-            verdict["observed_at"] = world["observed_at"]
-            if blind:
-                verdict["reason"] = f"could not verify: {blind}"
-            else:
-                verdict["verified"] = meta["key"] not in keys
-                verdict["reason"] = "drift gone" if verdict["verified"] else "drift still present after the run"
-        if verdict["verified"] is None:  # undetermined: journaled, but no failure is counted
-            self.journal.append(
-                "action_unverified", action=action_id, key=meta["key"], host=host, reason=verdict["reason"]
-            )
-            return verdict
-        escalate_after = desired.policy.escalate_after if desired else 3
-        record = self.outcomes.record(meta["key"], action_id, bool(verdict["verified"]), escalate_after)
-        verdict["failures_in_a_row"] = record["failures"]
-        self.journal.append(
-            "action_verified" if verdict["verified"] else "action_not_fixed",
-            action=action_id,
-            key=meta["key"],
-            host=host,
-            reason=verdict["reason"],
-        )
-        if not verdict["verified"] and record["failures"] == escalate_after:
-            self.journal.append(
-                "escalated",
-                key=meta["key"],
-                host=host,
-                failures=record["failures"],
-                summary=f"{record['failures']} remediations did not fix {meta['key']}: no more "
-                f"actions for it until `steward clear {meta['key']}`",
-            )
-        return verdict
 
     def watch(self, interval: float = 5.0, max_passes: int | None = None) -> None:
         passes = 0

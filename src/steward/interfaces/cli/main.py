@@ -30,10 +30,11 @@ from steward.desired.inventory import (
 )
 from steward.desired.policy import parse_duration
 from steward.execute.executor import Executor
-from steward.plan.engine import Engine, Memory
+from steward.plan.engine import Engine
 from steward.state.actions import ActionQueue, BadActionId, QueueError
 from steward.state.folder import init as init_state_folder
 from steward.state.journal import Journal, utcnow
+from steward.state.memory import read_memory
 from steward.state.outcomes import Outcomes
 from steward.state.paths import QUEUE_FOLDERS, UnsafeStateDir, recheck
 from steward.state.silences import SilenceError, Silences
@@ -263,7 +264,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     counts = Counter(i.folder for i in queue.list())
     snapshot = load_world(settings.paths.world, check_problem)
     desired, inventory_error = _desired_or_error(settings)
-    left = Memory(settings).doc["left_inventory"]
+    left = read_memory(settings.paths).left_inventory
     hosts = {
         h: {
             "observed_at": w["observed_at"],
