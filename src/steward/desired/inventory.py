@@ -352,7 +352,7 @@ def _read(manager: Any, loader: Any) -> _Read:
             windows, window_problems = parse_windows(name, plain(templar.template(hv.get(WINDOWS_VAR))))
             read.problems.extend(window_problems)
             policy_raw = plain(templar.template(hv.get(POLICY_VAR)))
-        except Exception as exc:  # noqa: BLE001 - Ansible templating errors
+        except Exception as exc:
             read.problems.append((name, f"{WINDOWS_VAR} / {POLICY_VAR}", f"cannot be templated: {exc}"))
             continue
         if policy_raw is not None:
@@ -361,7 +361,7 @@ def _read(manager: Any, loader: Any) -> _Read:
         for k, v in list(keep.items()):
             try:
                 keep[k] = plain(templar.template(v))
-            except Exception:  # noqa: BLE001 - informational vars only
+            except Exception:
                 keep.pop(k)
         read.hosts[name] = HostDesired(host=name, areas=wants, windows=windows, hostvars=keep)
         if "steward_state_dir" in keep:

@@ -89,7 +89,7 @@ def validate_world(doc: Any, expected_host: str, check_problem: CheckProblem) ->
         why = check_problem(name, check)
         if why is not None:
             raise WorldFileError(why)
-    return doc  # type: ignore[no-any-return]
+    return doc
 
 
 def load_world_file(path: Path, check_problem: CheckProblem) -> dict[str, Any]:
