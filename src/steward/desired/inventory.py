@@ -170,7 +170,7 @@ def _ansible_parts(failures: list[tuple[str, str, BaseException]]) -> tuple[Any,
         def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> Any:
             try:
                 parsed = self._plugin.parse(inventory, loader, path, cache=cache)
-            except Exception as exc:
+            except Exception as exc:  # Ansible templating errors come in many types
                 failures.append((path, str(getattr(self._plugin, "_load_name", "")), exc))
                 raise
             failures[:] = [f for f in failures if f[0] != path]  # a later plugin took it: not a failure
@@ -361,7 +361,7 @@ def _read(manager: Any, loader: Any) -> _Read:
         for k, v in list(keep.items()):
             try:
                 keep[k] = plain(templar.template(v))
-            except Exception:
+            except Exception:  # informational vars only: never fatal
                 keep.pop(k)
         read.hosts[name] = HostDesired(host=name, areas=wants, windows=windows, hostvars=keep)
         if "steward_state_dir" in keep:

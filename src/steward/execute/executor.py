@@ -253,7 +253,7 @@ class Executor:
                 "stats": outcome.hosts,
                 "artifacts": outcome.private_data_dir,
             }
-        except Exception as exc:
+        except Exception as exc:  # a runner crash is a failed action, never a lost one
             result = {"status": "failed", "rc": None, "runner_status": "error", "error": repr(exc)}
         result |= {"key": meta["key"], "host": host, "started_at": started, "finished_at": isotime()}
         folder = "done" if result["status"] == "succeeded" else "failed"
@@ -271,7 +271,7 @@ class Executor:
             self.paths.ensure()
             try:
                 self.run_once()
-            except Exception as exc:
+            except Exception as exc:  # a service keeps going; what it held is recovered
                 self.journal.append("executor_error", reason=f"pass failed: {exc!r}")
             passes += 1
             time.sleep(interval)

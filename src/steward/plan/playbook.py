@@ -84,7 +84,7 @@ def dump_play(play: dict[str, Any]) -> str:
 def load_playbook(content: bytes) -> list[Any]:
     """Every YAML document of the file (a well-formed action has exactly one)."""
     try:
-        return list(yaml.load_all(content, Loader=_Loader))
+        return list(yaml.load_all(content, Loader=_Loader))  # _Loader is a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise PlaybookShapeError(f"not valid YAML ({exc})") from None
 
