@@ -148,3 +148,13 @@ def test_clearing_an_escalation_journals_how_and_who(planned) -> None:
     (cleared,) = events(settings, "escalation_cleared")
     assert (cleared["key"], cleared["via"], cleared["by"]) == (key, "web", "desk")
     assert Outcomes(settings.paths).get(key)["escalated"] is False
+
+
+@pytest.mark.parametrize("via", ["", "Web", "web\nforged", "a" * 33, "file move (seen by the executor)"])
+def test_via_is_a_surface_name_never_free_text(planned, via: str) -> None:
+    settings, action_id = planned
+    with pytest.raises(QueueError, match="is not the name of a surface"):
+        actions.approve(settings, action_id, via=via, by="x")
+    with pytest.raises(QueueError, match="is not the name of a surface"):
+        actions.reject(settings, action_id, "no", via=via, by="x")
+    assert [i.folder for i in actions.list_actions(settings)] == ["pending"] and not events(settings, "action_approved")

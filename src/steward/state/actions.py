@@ -28,6 +28,7 @@ from steward.state.ledger import Ledger
 from steward.state.paths import ENDED_FOLDERS, OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
+VIA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # a surface's name (cli, web, telegram, file), never free text
 
 
 class QueueError(Exception):
@@ -178,8 +179,10 @@ class ActionQueue:
         return target
 
     @contextmanager
-    def _decide(self, action_id: str) -> Iterator[None]:
+    def _decide(self, action_id: str, via: str | None = None) -> Iterator[None]:
         """Hold the action's lock (the one an executor holds from claim to settle) while deciding it."""
+        if via is not None and not (isinstance(via, str) and VIA_RE.fullmatch(via)):
+            raise QueueError(f"via {via!r} is not the name of a surface (like cli, web, telegram)")
         with try_exclusive(self.paths.locks / f"{check_id(action_id)}.lock") as free:
             if not free:
                 raise QueueError(f"{action_id} is being checked or run by an executor right now; try again")
@@ -187,7 +190,7 @@ class ActionQueue:
 
     def approve(self, action_id: str, via: str = "cli", by: str | None = None, reason: str | None = None) -> Path:
         """pending/ -> approved/ under the action's lock; `reason` is optional (why it may run now)."""
-        with self._decide(action_id):
+        with self._decide(action_id, via):
             folder, _ = self.find(action_id)
             if folder != "pending":
                 raise QueueError(f"{action_id} is in {folder}/, only a pending action can be approved")
@@ -205,7 +208,7 @@ class ActionQueue:
     def reject(self, action_id: str, reason: str, via: str = "cli", by: str | None = None) -> Path:
         if not reason.strip():
             raise QueueError("a rejection needs a reason")
-        with self._decide(action_id):
+        with self._decide(action_id, via):
             folder, _ = self.find(action_id)
             if folder not in ("pending", "approved"):
                 raise QueueError(f"{action_id} is in {folder}/, only a pending or approved action can be rejected")
