@@ -2,9 +2,10 @@
 # MIT License (see galaxy.yml)
 """homelab.steward.plan: one drift-engine cycle, run on the controller inside the playbook.
 
-It is what ``steward plan`` does, in the ``ansible-playbook`` process itself, so an observe run
-(observe.yml with ``steward_observe_plan=true``, as the rulebook starts it) can plan right after
-its look and see whether the host must be looked at again to confirm a drift. It needs the
+It is what ``steward plan`` does (the use case ``steward.app.plan``), in the ``ansible-playbook``
+process itself, so an observe run (observe.yml with ``steward_observe_plan=true``, as the
+rulebook starts it) can plan right after its look and see whether the host must be looked at
+again to confirm a drift. It needs the
 ``steward`` controller package in the Python that runs ansible-playbook; the rest of the
 collection does not.
 
@@ -63,9 +64,9 @@ class ActionModule(ActionBase):
             result.update(changed=False, skipped=True, msg="check mode: no plan cycle (it would write actions)")
             return result
         try:
-            from steward.desired.inventory import DesiredStateError
-            from steward.plan.engine import Engine
-            from steward.state.settings import Settings
+            from steward.app.errors import DesiredStateError
+            from steward.app.plan import NoWorldState, confirming_hosts, plan_after_a_look
+            from steward.app.settings import Settings
         except ImportError as exc:
             raise AnsibleActionFail(
                 "homelab.steward.plan runs Steward's drift engine and needs the steward controller package "
@@ -77,16 +78,12 @@ class ActionModule(ActionBase):
             inventory=Path(inventory),
             state_dir=Path(state_dir),
         )
-        if not os.path.isdir(os.path.join(state_dir, "world")):
-            # never a fresh, empty state folder: no memory of open actions, rejections or storms
-            raise AnsibleActionFail(f"no world state in {state_dir}/world: nothing observed there to plan on")
-        settings.paths.ensure()
-        engine = Engine(settings)
         try:
-            report = engine.plan()
+            report = plan_after_a_look(settings)
+        except NoWorldState as exc:  # never a fresh, empty state folder (no memory of open actions, storms)
+            raise AnsibleActionFail(str(exc)) from None
         except DesiredStateError as exc:
             raise AnsibleActionFail(f"desired state ({inventory}): {exc}") from exc
-        confirming_hosts = sorted({key.split("/", 1)[0] for key in report.confirming})
         result.update(
             changed=bool(report.new_actions or report.expired),
             cycle_skipped=report.skipped,
@@ -96,7 +93,7 @@ class ActionModule(ActionBase):
             storm=report.storm,
             drifts=report.drifts,
             confirming=report.confirming,
-            confirming_hosts=confirming_hosts,
+            confirming_hosts=confirming_hosts(report),
             confirm_after=report.confirm_after,
             confirm_interval=report.confirm_interval,
         )

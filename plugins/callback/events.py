@@ -24,9 +24,9 @@ short_description: Publish playbook events to the Steward event stream
 description:
   - Publishes C(playbook_started), C(host_failed), C(host_unreachable), C(host_changed) and
     C(playbook_finished) (the per-host recap) for any playbook run.
-  - When the C(steward) package is importable the events go through C(steward.state.journal.Journal)
-    (journal, Redis stream, outbox). Otherwise they are sent with a direct Redis XADD with a
-    short timeout; Redis being down never fails or slows the playbook (one warning).
+  - When the C(steward) package is importable the events go through its journal, Redis stream
+    and outbox (C(steward.app.events.playbook_journal)). Otherwise they are sent with a direct
+    Redis XADD with a short timeout; Redis being down never fails or slows the playbook (one warning).
   - Never publishes task arguments or module results; only C(msg) (truncated, control characters
     escaped), and nothing at all from results with C(no_log).
   - Every XADD trims with C(MAXLEN ~ 100000), Steward's one stream-length policy for every producer.
@@ -169,20 +169,13 @@ class CallbackModule(CallbackBase):
         self._setup()
 
     def _setup(self) -> None:
+        if self.journal_path is None:
+            return
         try:
-            from steward.state.journal import Journal
+            from steward.app.events import playbook_journal
         except ImportError:
-            Journal = None
-        if Journal is not None and self.journal_path is not None:
-            from steward.events.bus import EventBus
-
-            # The plugin's own options win over the process environment Journal would read.
-            bus = (
-                EventBus(self.redis_url, self.journal_path.parent / "engine" / "outbox.jsonl", stream=self.stream)
-                if self.redis_url
-                else None
-            )
-            self._journal = Journal(self.journal_path, bus=bus)
+            return  # no steward package here: events go out with a direct XADD (redis_url)
+        self._journal = playbook_journal(self.journal_path, self.redis_url, self.stream)
 
     # -- delivery -------------------------------------------------------------------------
     def _emit(self, type_: str, **fields: Any) -> None:
@@ -193,7 +186,7 @@ class CallbackModule(CallbackBase):
                 return
             if self.redis_url:
                 self._xadd({"id": _new_id(), "type": type_, "at": _now(), **fields})
-        except Exception as exc:  # a notification must never break the playbook
+        except Exception as exc:
             self._warn_once(f"steward events: {redact(str(exc), self.redis_url)}")
 
     def _xadd(self, event: dict[str, Any]) -> None:

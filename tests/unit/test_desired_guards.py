@@ -24,7 +24,8 @@ from steward.desired.inventory import (
 )
 from steward.desired.signature import check_whole, signature
 from steward.events.tail import describe
-from steward.interfaces.cli.main import _plan_text, main, terminal_lines
+from steward.interfaces.cli.main import main
+from steward.interfaces.cli.output import plan_text, terminal_lines
 from steward.plan.engine import CycleReport
 
 GOOD = "all:\n  hosts:\n    saturn:\n      steward_services:\n        - {name: web, image: 'x:1'}\n"
@@ -161,7 +162,7 @@ def test_terminal_text_escapes_control_characters() -> None:
     report = CycleReport(
         drifts=[{"key": "h/docker/c/x", "summary": "image evil\x1b[2J\n---", "observations": 1, "notice_only": False}]
     )
-    text = _plan_text(report)
+    text = plan_text(report)
     assert "\x1b" not in text and "\\x1b[2J\\n---" in text and len(text.splitlines()) == 2
     assert terminal_lines("- a:\n\tb\x1b[31m\r") == "- a:\n\tb\\x1b[31m\\r"
 

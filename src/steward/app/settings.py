@@ -1,4 +1,7 @@
-"""Resolve the settings one run uses: flags, then the environment, then the inventory's `steward_state_dir`."""
+"""Resolve the settings one run uses: flags, then the environment, then the inventory's `steward_state_dir`.
+
+`recheck()` before a run (each CLI start): the state folder is checked anew (owner, modes,
+marker) on its first use, not once per process."""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ from pathlib import Path
 
 from steward.desired.inventory import load_desired_cached
 from steward.state.folder import ConfigError
+from steward.state.paths import recheck
 from steward.state.settings import Settings, find_project_dir
 
-__all__ = ["ConfigError", "Settings", "find_project_dir", "resolve_settings"]
+__all__ = ["ConfigError", "Settings", "find_project_dir", "recheck", "resolve_settings"]
 
 
 def resolve_settings(

@@ -164,8 +164,7 @@ class Executor:
                 self.queue.move(action_id, "approved", "running", None)
             except QueueError:
                 return  # another executor claimed it first
-            if not self.journal.has("action_approved", action_id):
-                self.journal.append("action_approved", action=action_id, via="file move (seen by the executor)")
+            self.queue.journal_file_approval(action_id)  # a file moved into approved/ by hand
             self.journal.append("action_claimed", action=action_id, src="approved", dst="running", pid=os.getpid())
             self._run_claimed(action_id, report)
 

@@ -2,6 +2,12 @@
 
 Every transition is an atomic rename plus a journal event; nothing is ever deleted.
 `mv pending/X.yml approved/` by hand and `ActionQueue.approve` are the same move.
+
+A human decision (approve, reject) says how it was made and by whom: `via` is the surface
+("cli", "web", "telegram", "file" for a file moved by hand) and `by` who used it (the OS
+user, a web token's name, a Telegram user), or None when the surface cannot tell (a rename
+does not say who made it). Both are journaled in the decision's event; a rejection also
+keeps them in its result file and its signed end record.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from steward.state.ledger import Ledger
 from steward.state.paths import ENDED_FOLDERS, OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
+VIA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # a surface's name (cli, web, telegram, file), never free text
 
 
 class QueueError(Exception):
@@ -150,7 +157,8 @@ class ActionQueue:
             # longer run, never one that ended and may run again
             state = {"done": "done", "quarantine": "quarantined"}.get(dst, dst)
             reason = (result or {}).get("reason") or fields.get("reason")
-            self.ledger.mark_ended(action_id, state, isotime(), None if reason is None else str(reason))
+            decided = {"via": str(fields["via"]), "by": fields.get("by")} if "via" in fields else None
+            self.ledger.mark_ended(action_id, state, isotime(), None if reason is None else str(reason), decided)
         try:
             atomic_move(source, target)
         except FileNotFoundError:
@@ -171,15 +179,18 @@ class ActionQueue:
         return target
 
     @contextmanager
-    def _decide(self, action_id: str) -> Iterator[None]:
+    def _decide(self, action_id: str, via: str | None = None) -> Iterator[None]:
         """Hold the action's lock (the one an executor holds from claim to settle) while deciding it."""
+        if via is not None and not (isinstance(via, str) and VIA_RE.fullmatch(via)):
+            raise QueueError(f"via {via!r} is not the name of a surface (like cli, web, telegram)")
         with try_exclusive(self.paths.locks / f"{check_id(action_id)}.lock") as free:
             if not free:
                 raise QueueError(f"{action_id} is being checked or run by an executor right now; try again")
             yield
 
-    def approve(self, action_id: str, via: str = "cli") -> Path:
-        with self._decide(action_id):
+    def approve(self, action_id: str, via: str = "cli", by: str | None = None, reason: str | None = None) -> Path:
+        """pending/ -> approved/ under the action's lock; `reason` is optional (why it may run now)."""
+        with self._decide(action_id, via):
             folder, _ = self.find(action_id)
             if folder != "pending":
                 raise QueueError(f"{action_id} is in {folder}/, only a pending action can be approved")
@@ -189,12 +200,15 @@ class ActionQueue:
                     f"{action_id} already ended ({ended['state']} at {ended['at']}): an action runs at most once; "
                     "the engine writes a new one while the drift holds"
                 )
-            return self.move(action_id, "pending", "approved", "action_approved", via=via)
+            decision: dict[str, Any] = {"via": via, "by": by}
+            if reason is not None:
+                decision["reason"] = reason
+            return self.move(action_id, "pending", "approved", "action_approved", **decision)
 
-    def reject(self, action_id: str, reason: str, via: str = "cli") -> Path:
+    def reject(self, action_id: str, reason: str, via: str = "cli", by: str | None = None) -> Path:
         if not reason.strip():
             raise QueueError("a rejection needs a reason")
-        with self._decide(action_id):
+        with self._decide(action_id, via):
             folder, _ = self.find(action_id)
             if folder not in ("pending", "approved"):
                 raise QueueError(f"{action_id} is in {folder}/, only a pending or approved action can be rejected")
@@ -203,10 +217,23 @@ class ActionQueue:
                 folder,
                 "rejected",
                 "action_rejected",
-                result={"status": "rejected", "reason": reason, "via": via},
+                result={"status": "rejected", "reason": reason, "via": via, "by": by},
                 reason=reason,
                 via=via,
+                by=by,
             )
+
+    def journal_file_approval(self, action_id: str) -> None:
+        """An action the executor claimed whose approval is not journaled: a human moved the file.
+
+        `mv pending/ID.yml approved/` is an approval like `steward approve`; it is journaled when the
+        executor first sees it (via "file"; `by` None: a rename does not say who made it)."""
+        if self.journal.has("action_approved", action_id):
+            return
+        entry = self.ledger.entry(action_id) or {}
+        self.journal.append(
+            "action_approved", action=action_id, key=entry.get("key"), host=entry.get("host"), via="file", by=None
+        )
 
     def expire_pending(self, action_id: str, reason: str) -> Path:
         """The engine's expiry (TTL, drift resolved, flapping, host left): pending/ -> expired/, under the lock."""

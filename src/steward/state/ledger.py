@@ -79,13 +79,22 @@ class Ledger:
     def _end_path(self, action_id: str) -> Path:
         return self.dir / "ended" / f"{action_id}.json"
 
-    def _end_sig(self, action_id: str, state: str, at: str) -> str:
-        return hmac.new(self._key(), f"ended\0{action_id}\0{state}\0{at}".encode(), hashlib.sha256).hexdigest()
+    def _end_sig(self, action_id: str, state: str, at: str, decided: dict[str, Any] | None = None) -> str:
+        text = f"ended\0{action_id}\0{state}\0{at}"
+        if decided is not None:  # a human's decision (reject): how and by whom are signed too
+            text += f"\0{decided.get('via')}\0{decided.get('by')}"
+        return hmac.new(self._key(), text.encode(), hashlib.sha256).hexdigest()
 
-    def mark_ended(self, action_id: str, state: str, at: str, reason: str | None = None) -> bool:
-        """Record that the action ended (True), or leave the first end record as it is (False)."""
-        record = {"id": action_id, "state": state, "at": at, "reason": reason}
-        record["sig"] = self._end_sig(action_id, state, at)
+    def mark_ended(
+        self, action_id: str, state: str, at: str, reason: str | None = None, decided: dict[str, Any] | None = None
+    ) -> bool:
+        """Record that the action ended (True), or leave the first end record as it is (False).
+
+        `decided`: {via, by} when a human ended it (a rejection), kept in the record and signed."""
+        record: dict[str, Any] = {"id": action_id, "state": state, "at": at, "reason": reason}
+        if decided is not None:
+            record["decided"] = {"via": decided.get("via"), "by": decided.get("by")}
+        record["sig"] = self._end_sig(action_id, state, at, record.get("decided"))
         data = (json.dumps(record, sort_keys=True) + "\n").encode()
         path = self._end_path(action_id)
         make_dir(path.parent)
@@ -106,7 +115,8 @@ class Ledger:
         return True
 
     def ended(self, action_id: str) -> dict[str, Any] | None:
-        """The action's end record ({state, at, reason, verified}), or None while it has not ended.
+        """The action's end record ({state, at, reason, verified}, and `decided` {via, by} for a human's
+        decision), or None while it has not ended.
 
         Anything at the end record's path means "ended": a damaged or unverifiable record is
         reported as such, never read as "may run"."""
@@ -116,10 +126,16 @@ class Ledger:
         try:
             doc = json.loads(read_regular_file(path))
             state, at = str(doc["state"]), str(doc["at"])
+            decided = doc.get("decided")
+            if decided is not None and not isinstance(decided, dict):
+                raise TypeError("decided is not an object")
         except (OSError, ValueError, KeyError, TypeError):
             return {"state": "unknown", "at": None, "reason": "end record unreadable", "verified": False}
-        ok = hmac.compare_digest(str(doc.get("sig", "")), self._end_sig(action_id, state, at))
-        return {"state": state, "at": at, "reason": doc.get("reason"), "verified": ok}
+        ok = hmac.compare_digest(str(doc.get("sig", "")), self._end_sig(action_id, state, at, decided))
+        out = {"state": state, "at": at, "reason": doc.get("reason"), "verified": ok}
+        if decided is not None:
+            out["decided"] = {"via": decided.get("via"), "by": decided.get("by")}
+        return out
 
     def verify(self, action_id: str, content: bytes) -> str | None:
         """None when the file is exactly what the engine wrote, else the reason it is not."""

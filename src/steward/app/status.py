@@ -1,0 +1,89 @@
+"""Use case: where things stand (`steward status`): queue counts, each host's last look, and
+whether the engine can plan at all (inventory whole, every world file whole).
+
+Read only: nothing here writes, journals or takes a lock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from steward.app.actions import list_actions
+from steward.areas import check_problem
+from steward.desired.inventory import DesiredState, DesiredStateError, load_desired_cached
+from steward.state.memory import read_memory
+from steward.state.paths import QUEUE_FOLDERS
+from steward.state.settings import Settings
+from steward.state.world import LastKnownGood, load_world
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    observed_at: Any
+    reachable: Any
+    docker: str | None  # the docker check's status in the last look
+    in_inventory: bool | None  # None while the inventory cannot be read
+
+
+@dataclass(frozen=True)
+class Status:
+    state_dir: str
+    inventory: str
+    inventory_error: str | None  # why the inventory is unusable (cycles are skipped), or None
+    queue: dict[str, int]  # actions per queue folder, every folder
+    hosts: dict[str, HostStatus]
+    left_inventory: dict[str, str]  # host -> when it left the inventory
+    world_errors: dict[str, str]  # world file -> why it is unusable (cycles are skipped)
+    last_known_good: dict[str, str] | None  # host -> observed_at the engine last trusted; only with world_errors
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.last_known_good is None:
+            del data["last_known_good"]
+        return data
+
+
+def _left_inventory(settings: Settings) -> dict[str, str]:
+    """The engine's memory of hosts that left the inventory (the one read of it in app/)."""
+    return dict(read_memory(settings.paths).left_inventory)
+
+
+def _desired_or_error(settings: Settings) -> tuple[DesiredState | None, DesiredStateError | None]:
+    try:
+        return load_desired_cached(settings.inventory), None
+    except DesiredStateError as exc:
+        return None, exc
+
+
+def status(settings: Settings) -> Status:
+    state_dir = os.path.abspath(settings.state_dir)
+    counts = Counter(i.folder for i in list_actions(settings, every_folder=True))
+    snapshot = load_world(settings.paths.world, check_problem)
+    desired, inventory_error = _desired_or_error(settings)
+    left = _left_inventory(settings)
+    hosts = {
+        h: HostStatus(
+            observed_at=w["observed_at"],
+            reachable=w["reachable"],
+            docker=(w["checks"].get("docker") or {}).get("status"),
+            in_inventory=None if desired is None else h in desired.hosts,
+        )
+        for h, w in snapshot.hosts.items()
+    }
+    trusted = None
+    if snapshot.errors:  # cycles are being skipped: what the engine last trusted
+        good = LastKnownGood(settings.paths.last_good).load()
+        trusted = {h: str(w["observed_at"]) for h, w in good.hosts.items()}
+    return Status(
+        state_dir=state_dir,
+        inventory=str(settings.inventory),
+        inventory_error=None if inventory_error is None else str(inventory_error),
+        queue={f: counts.get(f, 0) for f in QUEUE_FOLDERS},
+        hosts=hosts,
+        left_inventory=left,
+        world_errors=snapshot.errors,
+        last_known_good=trusted,
+    )
