@@ -51,3 +51,14 @@ def test_node_agent_type_checks_against_an_older_standard_library() -> None:
     agent = "roles/node_agent/files/steward_node_agent.py"
     proc = run(str(BIN / "mypy"), "--python-version", "3.10", "--no-incremental", agent)
     assert proc.returncode == 0, proc.stdout[-8000:]
+
+
+def test_no_module_of_the_package_outgrows_one_job() -> None:
+    """Issue 12: small modules a newcomer can read; a file past ~400 lines is a job to split."""
+    limit = 400
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in sorted((ROOT / "src" / "steward").rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > limit
+    }
+    assert not long, f"split these (more than {limit} lines): {long}"
