@@ -11,7 +11,8 @@ and it is the only place that says so:
   on each check before it writes ``world/<host>.json`` or returns the world in the task result;
   a check that fails becomes :func:`invalid_report` ("could not look") for that host only;
 * the controller's loader (``steward.state.world``) loads *this file* (not a copy) and runs
-  :func:`world_problem` on every world file it reads, so a file the controller did not write
+  :func:`envelope_problem` on every world file it reads, then each area's judge of its check
+  (``steward.areas``, which calls :func:`check_problem`), so a file the controller did not write
   (torn, hand-edited, corrupt) still makes the plan cycle skip.
 
 Standard library only, and no import of the ``steward`` package: the collection must work
