@@ -27,7 +27,14 @@ from steward.events.bus import EventBus
 
 log = logging.getLogger("steward")
 
-WARNING_EVENTS = {"cycle_skipped", "action_quarantined", "action_failed", "action_interrupted", "action_not_fixed"}
+WARNING_EVENTS = {
+    "cycle_skipped",
+    "executor_skipped",
+    "action_quarantined",
+    "action_failed",
+    "action_interrupted",
+    "action_not_fixed",
+}
 INDEX_BUILT = ".built"  # journal.index/.built: every event journaled before the index existed is in it
 
 
