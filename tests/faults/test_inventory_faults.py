@@ -11,6 +11,7 @@ import random
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,10 +235,12 @@ HALVES = {
 }
 
 
-def _sloppy_writer(inventory: str, until: float, seed: int) -> None:
+def _sloppy_writer(inventory: str, until: float, seed: int, longest: Any = None) -> None:
     """Rewrite the files in two halves, non-atomically (truncate, write, pause, write): bursts of
     rewrites, then quiet spells. Real-time priority when allowed, so the pause between the halves is
-    the one chosen here (up to 4 ms), not a stall of the test machine's scheduler."""
+    the one chosen here (up to 4 ms), not a stall of the test machine's scheduler. `longest` (a shared
+    double) receives the longest time a file stood torn (truncate to last write): a virtual machine
+    paused by its hypervisor can stretch it past the settle time, the documented limit of detection."""
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     rng = random.Random(seed)
@@ -246,6 +249,7 @@ def _sloppy_writer(inventory: str, until: float, seed: int) -> None:
         for _ in range(rng.randint(1, 5)):
             rel = rng.choice(sorted(contents))
             data, cut = contents[rel].encode(), rng.choice(HALVES[rel])
+            torn_from = time.perf_counter()
             fd = os.open(os.path.join(inventory, rel), os.O_WRONLY | os.O_TRUNC)
             try:
                 os.write(fd, data[:cut])
@@ -255,14 +259,15 @@ def _sloppy_writer(inventory: str, until: float, seed: int) -> None:
                 os.write(fd, data[cut:])
             finally:
                 os.close(fd)
+            if longest is not None:
+                longest.value = max(longest.value, time.perf_counter() - torn_from)
             time.sleep(rng.uniform(0, 0.001))
         time.sleep(rng.uniform(0.03, 0.06))  # longer than the settle time
 
 
-def test_a_torn_read_of_the_inventory_never_becomes_a_plan(tmp_path: Path, fault, monkeypatch) -> None:
-    # a shorter settle time than the default 0.25 s keeps this fast; the writer's pauses between
-    # halves are far shorter still (a stall longer than the settle time is the documented limit)
-    monkeypatch.setattr(steward.desired.signature, "SETTLE_SECONDS", 0.025)
+def _race(tmp_path: Path, monkeypatch: Any, cycles: int) -> dict[str, Any]:
+    """`cycles` plan cycles while a sloppy writer rewrites the inventory: what the engine accepted."""
+    tmp_path.mkdir()
     settings = build(tmp_path)
     settings.inventory.parent.joinpath("group_vars", "all.yml").write_text("steward_policy:\n  confirm_after: 1\n")
     whole = load_desired_cached(settings.inventory)  # what every accepted read must equal
@@ -276,12 +281,13 @@ def test_a_torn_read_of_the_inventory_never_becomes_a_plan(tmp_path: Path, fault
     monkeypatch.setattr(steward.plan.engine, "load_desired_cached", spy)
     engine, clock = Engine(settings), Clock()
     clock.t -= timedelta(hours=2)
-    writer = mp.get_context("fork").Process(
-        target=_sloppy_writer, args=(str(settings.inventory.parent), time.time() + 60, 11)
+    context = mp.get_context("fork")
+    longest = context.Value("d", 0.0)
+    writer = context.Process(
+        target=_sloppy_writer, args=(str(settings.inventory.parent), time.time() + 60, 11, longest)
     )
     writer.start()
-    cycles, skipped, actions, drifts, errors = 250, 0, 0, 0, 0
-    fault.inject(f"a process rewriting hosts.yml and host_vars/piha.yml in two halves during {cycles} plan cycles")
+    skipped, actions, drifts, errors = 0, 0, 0, 0
     try:
         for _ in range(cycles):
             clock.t += timedelta(seconds=10)
@@ -297,6 +303,38 @@ def test_a_torn_read_of_the_inventory_never_becomes_a_plan(tmp_path: Path, fault
     finally:
         writer.kill()
         writer.join()
+    return {
+        "settings": settings,
+        "accepted": accepted,
+        "skipped": skipped,
+        "errors": errors,
+        "drifts": drifts,
+        "actions": actions,
+        "longest_torn": longest.value,
+    }
+
+
+def test_a_torn_read_of_the_inventory_never_becomes_a_plan(tmp_path: Path, fault, monkeypatch) -> None:
+    # a shorter settle time than the default 0.25 s keeps this fast; the writer's pauses between
+    # halves are far shorter still (a stall longer than the settle time is the documented limit)
+    settle = 0.025
+    monkeypatch.setattr(steward.desired.signature, "SETTLE_SECONDS", settle)
+    cycles = 250
+    fault.inject(f"a process rewriting hosts.yml and host_vars/piha.yml in two halves during {cycles} plan cycles")
+    for attempt in (1, 2):
+        outcome = _race(tmp_path / f"race{attempt}", monkeypatch, cycles)
+        stalled = outcome["longest_torn"] >= settle
+        if not (stalled and outcome["accepted"].count(False)):
+            break
+        # a torn read got through while the machine held a file torn past the settle time (a stalled
+        # write: hypervisor pause, disk contention): the one case the detection cannot see by design.
+        # That race proves nothing either way, so it is run once more; without such a stall any torn
+        # read accepted fails the test.
+        print(f"race {attempt}: a file stood torn {outcome['longest_torn'] * 1000:.0f} ms (> settle): run again")
+    else:
+        pytest.skip("both races had a torn read during a write stalled past the settle time (documented limit)")
+    settings, accepted = outcome["settings"], outcome["accepted"]
+    skipped, errors, drifts, actions = outcome["skipped"], outcome["errors"], outcome["drifts"], outcome["actions"]
     torn = accepted.count(False)
     print(
         f"race: {cycles} cycles, {skipped} skipped (inventory changed while read), {errors} errors, "
