@@ -73,7 +73,12 @@ RETRYABLE_ERRORS = (
     "DENIED",
     "ERR AUTH",
     "ERR MAX NUMBER OF CLIENTS",
+    # Redis 7 answers a client that sends a command before AUTH this way (and closes the connection),
+    # not with NOAUTH: an agent deployed without the password must keep its events, not drop them
+    "ERR PROTOCOL ERROR: UNAUTHENTICATED",
 )
+# The longest wait between two tries to reach Redis: events after an outage go out within seconds.
+REDIS_RETRY_MAX = 5.0
 
 
 def retryable(exc: Exception) -> bool:
@@ -294,6 +299,7 @@ class RedisPublisher:
         self.cond = threading.Condition()
         self.sock: socket.socket | None = None
         self.file: Any = None
+        self.dropped = 0  # events Redis refused as malformed (logged, counted; the only ones ever dropped)
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -348,6 +354,7 @@ class RedisPublisher:
 
     def run(self) -> None:
         backoff = 0.5
+        failing = False
         while True:
             with self.cond:
                 while not self.queue:
@@ -358,12 +365,17 @@ class RedisPublisher:
                 self.xadd(event)
             except RespError as exc:
                 if not retryable(exc):
-                    log(f"redis refused event {event['id']}: {exc}; dropping it")
+                    self.dropped += 1
+                    log(f"redis refused event {event['id']}: {exc}; dropping it ({self.dropped} dropped so far)")
                 else:  # not allowed (yet), or still loading its data: keep it and try again
                     self.close()
-                    log(f"redis {self.host}:{self.port} cannot take events now ({exc}); retry in {backoff:.1f}s")
+                    failing = True
+                    log(
+                        f"redis {self.host}:{self.port} cannot take events now ({exc}); "
+                        f"{len(self.queue)} queued, retry in {backoff:.1f}s"
+                    )
                     time.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    backoff = min(backoff * 2, REDIS_RETRY_MAX)
                     continue
             except (OSError, ConnectionError) as exc:
                 self.close()
@@ -371,9 +383,13 @@ class RedisPublisher:
                     f"redis {self.host}:{self.port} unavailable ({exc}); "
                     f"{len(self.queue)} queued, retry in {backoff:.1f}s"
                 )
+                failing = True
                 time.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, REDIS_RETRY_MAX)
                 continue
+            if failing:
+                log(f"redis {self.host}:{self.port} reconnected; {len(self.queue) - 1} more queued")
+                failing = False
             backoff = 0.5
             with self.cond:
                 if self.queue and self.queue[0] is item:

@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis_server import RedisServer, free_port, missing
@@ -200,6 +201,9 @@ def test_with_requirepass_the_agent_authenticates_and_a_refusal_keeps_the_event(
         ("READONLY You can't write against a read only replica.", True),
         ("OOM command not allowed when used memory > 'maxmemory'.", True),
         ("ERR max number of clients reached", True),
+        # Redis 7, to a client that sent XADD before AUTH (issue 17: the event was dropped)
+        ("ERR Protocol error: unauthenticated multibulk length", True),
+        ("ERR Protocol error: unauthenticated bulk length", True),
         ("WRONGTYPE Operation against a key holding the wrong kind of value", False),
         ("ERR unknown command", False),
     ],
@@ -682,3 +686,33 @@ def test_the_worker_replays_what_it_missed_and_publishes_each_event_once(acl_red
                 worker.wait(10)
             docker.close()
             check.close()
+
+
+def test_an_agent_without_the_password_keeps_every_event_until_it_has_one(tmp_path: Path, capsys: Any) -> None:
+    """Issue 17, Why 2: Redis 7 with ACL users answers an unauthenticated agent `ERR Protocol error:
+    unauthenticated …` (not NOAUTH); that was read as "malformed" and the event dropped. Now every
+    event stays queued, the retries are logged, and once the password is there all are delivered."""
+    if missing():
+        pytest.skip(str(missing()))
+    server = RedisServer(tmp_path / "redis", nodes=("saturn",)).start()
+    try:
+        pub = agent.RedisPublisher("127.0.0.1", server.port, maxlen=100, queue_size=50)  # deployed without it
+        threading.Thread(target=pub.run, daemon=True).start()
+        events = [agent.map_event(_event("die", exitCode=str(n)), "saturn") for n in range(5)]
+        for event in events:
+            pub.put(event)
+        time.sleep(1.5)
+        assert [e["id"] for e, _ in pub.queue] == [e["id"] for e in events], "all kept while refused"
+        assert pub.dropped == 0
+        pub.username, pub.password = "node-saturn", server.node_passwords["saturn"]  # the fix, under it
+        deadline = time.monotonic() + 10  # the retry wait is capped at REDIS_RETRY_MAX (5 s)
+        while pub.queue and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pub.queue and pub.dropped == 0
+        delivered = server.client(decode_responses=True).xrange("steward:events")
+        assert [fields["id"] for _, fields in delivered] == [e["id"] for e in events], "all, in order"
+        log = capsys.readouterr().err
+        assert "cannot take events now" in log and "reconnected" in log
+        assert "dropping it" not in log
+    finally:
+        server.stop()
