@@ -117,6 +117,7 @@ def watch_pending(
     interval: float = 5.0,
     max_passes: int | None = None,
     on_pass: Callable[[list[Diagnosis]], None] | None = None,
+    look: ContainerLook = look_at_container,
 ) -> None:
     """`steward diagnose --watch`: a pass every `interval` seconds; the config is read anew each pass.
 
@@ -127,7 +128,7 @@ def watch_pending(
         recheck()
         paths = settings.paths.ensure()
         try:
-            done = diagnose_new_pending(settings)
+            done = diagnose_new_pending(settings, look=look)
             if on_pass:
                 on_pass(done)
         except Exception as exc:  # noqa: BLE001 - a service keeps going
