@@ -98,7 +98,7 @@ def _handler(server: OllamaServer) -> type[BaseHTTPRequestHandler]:
             server.requests.append(rec)
             return rec
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self._record()
             if self.path == "/api/version":
                 self._send(200, {"version": server.version})
@@ -108,7 +108,7 @@ def _handler(server: OllamaServer) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, {"error": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             rec = self._record()
             if self.path != "/api/chat":
                 self._send(404, {"error": "not found"})

@@ -122,5 +122,8 @@ def parse_config(value: Any, environ: Mapping[str, str]) -> DiagnosisConfig:
 
 def load_config(settings: Settings, environ: Mapping[str, str] | None = None) -> DiagnosisConfig:
     """The configuration for this state folder's inventory (DesiredStateError when it cannot be read)."""
-    value = load_desired_cached(settings.inventory).globals.get(VAR)
+    globals_ = load_desired_cached(settings.inventory).globals
+    if globals_.get(VAR + "!error"):
+        raise DiagnosisConfigError(f"{VAR} {globals_[VAR + '!error']}")
+    value = globals_.get(VAR)
     return parse_config(value, os.environ if environ is None else environ)

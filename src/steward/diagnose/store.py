@@ -21,9 +21,9 @@ from steward.core.atomic import atomic_write_json, read_regular_file
 from steward.diagnose.answer import Answer
 from steward.diagnose.errors import checked_id
 from steward.state.journal import Journal
-from steward.state.paths import QUEUE_FOLDERS, StatePaths
+from steward.state.paths import DIAGNOSIS_SUFFIX, QUEUE_FOLDERS, StatePaths
 
-SUFFIX = ".diagnosis.json"
+SUFFIX = DIAGNOSIS_SUFFIX
 SCHEMA_VERSION = 1
 NOTE = "A language model's reading of the evidence. It cannot approve, reject, run or change this action."
 

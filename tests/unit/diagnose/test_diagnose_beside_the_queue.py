@@ -95,20 +95,12 @@ def test_a_diagnosis_file_that_is_a_symlink_is_replaced_not_written_through(
     assert json.loads(lab.diagnosis_file.read_text())["status"] == "ok"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wiring: ActionQueue.move carries ID.diagnosis.json along (docs/diagnosis.md); remove once it does",
-)
 def test_the_diagnosis_moves_with_the_action(diagnosed: Lab) -> None:
     _queue(diagnosed).approve(diagnosed.action_id, via="test")
     moved = diagnosed.settings.paths.folder("approved") / f"{diagnosed.action_id}.diagnosis.json"
     assert moved.is_file() and not diagnosed.diagnosis_file.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wiring: the executor skips *.diagnosis.json in approved/ as it skips *.result.json; remove once it does",
-)
 def test_the_executor_does_not_quarantine_a_diagnosis_in_approved(diagnosed: Lab) -> None:
     paths = diagnosed.settings.paths
     diagnosed.diagnosis_file.rename(paths.folder("approved") / diagnosed.diagnosis_file.name)

@@ -77,11 +77,6 @@ def test_load_config_reads_the_inventory_and_the_environment(tmp_path: Path) -> 
     assert load_config(settings, env) == DiagnosisConfig(True, "http://127.0.0.1:11434", "llama3.2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wiring: steward.desired.inventory must carry steward_diagnosis into DesiredState.globals "
-    "(docs/diagnosis.md); remove this marker once it does",
-)
 def test_load_config_reads_the_group_var(tmp_path: Path) -> None:
     settings = _settings(tmp_path, {"steward_diagnosis": {"url": "http://ollama.lan:11434", "model": "llama3.2"}})
     assert load_config(settings, {}) == DiagnosisConfig(True, "http://ollama.lan:11434", "llama3.2")
