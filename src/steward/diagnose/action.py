@@ -21,7 +21,7 @@ from steward.core.locks import try_exclusive
 from steward.diagnose import prompt
 from steward.diagnose.client import ask
 from steward.diagnose.config import DiagnosisConfig, load_config
-from steward.diagnose.errors import NotDiagnosable, Unavailable, checked_id
+from steward.diagnose.errors import DiagnosisBusy, NotDiagnosable, Unavailable, checked_id
 from steward.diagnose.look import ContainerLook, look_at_container
 from steward.diagnose.redact import Redactor
 from steward.diagnose.request import PendingAction, build_request, read_pending
@@ -78,7 +78,7 @@ def diagnose_action(
     journal = journal or Journal(paths.journal)
     with try_exclusive(paths.locks / f"diagnose-{action_id}.lock") as free:
         if not free:
-            raise NotDiagnosable(f"{action_id} is being diagnosed by another process right now")
+            raise DiagnosisBusy(f"{action_id} is being diagnosed by another process right now")
         diagnosis = _ask(settings, action_id, config, journal, look)
         try:
             return save(paths, journal, diagnosis)

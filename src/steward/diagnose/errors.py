@@ -11,6 +11,10 @@ class NotDiagnosable(ValueError):
     """Nothing to diagnose (no such pending action, diagnosis off, already being diagnosed): nothing stored."""
 
 
+class DiagnosisBusy(NotDiagnosable):
+    """Another process is diagnosing this action right now: try again in a moment."""
+
+
 class Unavailable(Exception):
     """No diagnosis for this action: stored as "diagnosis unavailable: <the message>"."""
 

@@ -59,6 +59,7 @@ def test_the_engine_still_expires_the_action_when_the_drift_resolves(diagnosed: 
         expired += engine.plan().expired
     assert expired == [diagnosed.action_id]
     assert (diagnosed.settings.paths.folder("expired") / f"{diagnosed.action_id}.yml").is_file()
+    assert (diagnosed.settings.paths.folder("expired") / diagnosed.diagnosis_file.name).is_file()
 
 
 def test_approve_and_reject_work_with_a_diagnosis_beside(diagnosed: Lab) -> None:
@@ -107,3 +108,30 @@ def test_the_executor_does_not_quarantine_a_diagnosis_in_approved(diagnosed: Lab
     report = Executor(diagnosed.settings).run_once()
     assert report.quarantined == []
     assert (paths.folder("approved") / diagnosed.diagnosis_file.name).is_file()
+
+
+def test_reject_carries_the_diagnosis_along(diagnosed: Lab) -> None:
+    paths = diagnosed.settings.paths
+    _queue(diagnosed).reject(diagnosed.action_id, "not now", via="test")
+    assert (paths.folder("rejected") / diagnosed.diagnosis_file.name).is_file()
+    assert read_diagnosis(paths, diagnosed.action_id, "rejected")["status"] == "ok"
+
+
+def test_a_diagnosis_never_overwrites_one_where_the_action_goes(diagnosed: Lab) -> None:
+    paths = diagnosed.settings.paths
+    there = paths.folder("approved") / diagnosed.diagnosis_file.name
+    there.write_text('{"status": "ok", "text": "older"}')
+    _queue(diagnosed).approve(diagnosed.action_id, via="test")
+    assert there.read_text() == '{"status": "ok", "text": "older"}'
+    assert diagnosed.diagnosis_file.is_file()  # left where it was, the action moved all the same
+    assert (paths.folder("approved") / f"{diagnosed.action_id}.yml").is_file()
+
+
+def test_the_executor_gathers_a_diagnosis_a_hand_move_left_in_pending(diagnosed: Lab) -> None:
+    paths = diagnosed.settings.paths
+    diagnosed.pending.rename(paths.folder("approved") / f"{diagnosed.action_id}.yml")  # mv pending/ID.yml approved/
+    Executor(diagnosed.settings).run_once()
+    folder, _ = _queue(diagnosed).find(diagnosed.action_id)
+    assert not diagnosed.diagnosis_file.exists()
+    assert (paths.folder(folder) / diagnosed.diagnosis_file.name).is_file()
+    assert read_diagnosis(paths, diagnosed.action_id, folder)["status"] == "ok"
