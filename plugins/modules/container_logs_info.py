@@ -213,11 +213,11 @@ container_logs:
       sample: false
 """
 
-import traceback  # noqa: E402
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.homelab.steward.plugins.module_utils._container_logs import (  # noqa: E402
+from ansible_collections.homelab.steward.plugins.module_utils._container_logs import (
     OPTIONS_SPEC,
     InvalidLogOptions,
     collect,
