@@ -98,7 +98,7 @@ def _handler(server: OllamaServer) -> type[BaseHTTPRequestHandler]:
             server.requests.append(rec)
             return rec
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # http.server's naming
             self._record()
             if self.path == "/api/version":
                 self._send(200, {"version": server.version})

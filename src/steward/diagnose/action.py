@@ -49,7 +49,7 @@ def _ask(
         raise
     except Unavailable as exc:
         answer, model, reason = None, config.model, str(exc)
-    except Exception as exc:
+    except Exception as exc:  # a diagnosis is never a reason for anything else to fail
         answer, model, reason = None, config.model, f"unexpected error: {exc!r}"
     key = action.key if action else None
     host = action.host if action else None
@@ -131,7 +131,7 @@ def watch_pending(
             done = diagnose_new_pending(settings, look=look)
             if on_pass:
                 on_pass(done)
-        except Exception as exc:
+        except Exception as exc:  # a service keeps going
             Journal(paths.journal).append("diagnosis_pass_failed", reason=repr(exc))
         passes += 1
         time.sleep(interval)

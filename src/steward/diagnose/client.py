@@ -72,7 +72,7 @@ def ask(config: DiagnosisConfig, messages: list[dict[str, str]]) -> tuple[Answer
             raise Unavailable(
                 f"no answer from the Ollama server at {redact_url(config.url)} within {config.timeout:g} s"
             ) from None
-        except Exception as exc:
+        except Exception as exc:  # every failure is a reason, never a crash
             raise Unavailable(_reason(exc, config)) from None
     finally:
         pool.shutdown(wait=False)
@@ -95,7 +95,7 @@ def server_status(config: DiagnosisConfig) -> str:
         reply.raise_for_status()
         version = reply.json().get("version", "?")
         models = {m.model for m in client.list().models}
-    except Exception as exc:
+    except Exception as exc:  # a status line, never a failure
         return f"diagnosis: {_reason(exc, config)}"
     finally:
         client.close()

@@ -79,7 +79,7 @@ def look_at_container(settings: Settings, host: str, container: str, lines: int)
             extravars={"steward_diagnose_container": container, "steward_diagnose_lines": lines},
         )
         result = _module_result(private, host)
-    except Exception as exc:
+    except Exception as exc:  # a failed look is a reason in the request, never a crash
         raise Unavailable(f"the look at {host} could not run: {exc!r}") from None
     finally:
         shutil.rmtree(private, ignore_errors=True)
