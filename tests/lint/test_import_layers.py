@@ -1,13 +1,14 @@
 """Import-layer contracts (issue 12): the package's folders are its architecture, and these tests keep it so.
 
 - ``test_import_linter_contracts_are_kept`` runs ``lint-imports`` over ``[tool.importlinter]`` in
-  pyproject.toml: the layers (interfaces > app > execute > plan | ansible > desired > areas >
-  state > events > core), interfaces reaching plan/execute/ansible only through app/, areas that
-  never import each other, no import cycle between siblings.
-- The rest are rules import-linter cannot state, checked here by walking the imports with ``ast``
-  (every ``import``, also inside functions and ``if TYPE_CHECKING:``, and the packages an import
-  runs): import-linter refuses a contract whose module does not exist, and ``steward.diagnose``
-  (issue 15) does not exist yet; the collection's plugins are not part of the package.
+  pyproject.toml: the layers (interfaces > app > execute | diagnose > plan | ansible > desired >
+  areas > state > events > core), interfaces reaching plan/execute/ansible only through app/,
+  diagnose never reaching the executor or the queue's writes, areas that never import each
+  other, no import cycle between siblings.
+- The rest are checked here by walking the imports with ``ast`` (every ``import``, also inside
+  functions and ``if TYPE_CHECKING:``, and the packages an import runs): the collection's plugins
+  are not part of the package, so import-linter cannot state their rule; the diagnose rule is
+  checked both ways (it was written here before ``steward.diagnose`` existed, issue 15).
 """
 
 from __future__ import annotations

@@ -5,9 +5,13 @@ Artifacts stay in the run's private data dir; stdout is never parsed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +103,59 @@ def run_playbook(
 
     make_dir(private_data_dir)
     _set_aside_env_files(private_data_dir)
-    result = ansible_runner.run(
+    with _signals_cancel_the_run() as cancelled:
+        result = _run(settings, playbook, private_data_dir, limit, extravars, rotate_artifacts, on_event, cancelled)
+    return RunOutcome(
+        status=result.status,
+        rc=result.rc,
+        private_data_dir=str(private_data_dir),
+        hosts=stats,
+        tasks=tasks,
+        worlds=worlds,
+    )
+
+
+@contextlib.contextmanager
+def _signals_cancel_the_run() -> Iterator[Callable[[], bool] | None]:
+    """SIGTERM / SIGINT during a run cancel it (ansible-runner's cancel callback), then act as before.
+
+    Left alone, ansible-runner installs its own handlers on the main thread at the first run and
+    never restores them: every later SIGTERM or Ctrl-C of a long-running process (`execute
+    --watch`, `diagnose --watch`) would be swallowed, and systemd could only stop it with SIGKILL.
+    Here the handlers are Steward's for the run's duration and the previous ones come back after
+    it; a signal caught meanwhile is raised again then, so the process stops as it was asked to
+    (the run itself was cancelled first)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # no signal reaches a worker thread; and ansible-runner installs nothing
+        return
+    caught: list[int] = []
+    previous = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+
+    def note(number: int, frame: Any) -> None:
+        caught.append(number)
+
+    for number in previous:
+        signal.signal(number, note)
+    try:
+        yield lambda: bool(caught)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if caught:
+        signal.raise_signal(caught[0])
+
+
+def _run(
+    settings: Settings,
+    playbook: Path,
+    private_data_dir: Path,
+    limit: str | None,
+    extravars: dict[str, Any] | None,
+    rotate_artifacts: int,
+    on_event: Callable[[dict[str, Any]], bool],
+    cancelled: Callable[[], bool] | None,
+) -> Any:
+    return ansible_runner.run(
         private_data_dir=str(private_data_dir),
         project_dir=str(settings.project_dir),
         playbook=str(playbook),
@@ -112,12 +168,5 @@ def run_playbook(
         rotate_artifacts=rotate_artifacts,
         # nothing of one run may configure the next: ansible-runner writes no env/ files...
         suppress_env_files=True,
-    )
-    return RunOutcome(
-        status=result.status,
-        rc=result.rc,
-        private_data_dir=str(private_data_dir),
-        hosts=stats,
-        tasks=tasks,
-        worlds=worlds,
+        cancel_callback=cancelled,
     )

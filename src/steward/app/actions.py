@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from steward.app.diagnose import diagnosis_for
 from steward.core.atomic import read_regular_file
 from steward.state.actions import ActionInfo, ActionQueue
 from steward.state.journal import Journal
@@ -28,18 +29,19 @@ __all__ = ["QUEUE_FOLDERS", "ActionDetail", "ActionInfo", "Decision", "approve",
 
 @dataclass(frozen=True)
 class ActionDetail:
-    """One action as `show` presents it: where it is, its playbook, its result once it ended."""
+    """One action as `show` presents it: where it is, its playbook, its result once it ended, its diagnosis."""
 
     info: ActionInfo
     playbook: str | None  # the file's text (None for a symlink or a folder: never followed)
     result: Any  # the result file's JSON, {"unreadable": why}, or None while there is none
+    diagnosis: dict[str, Any] | None = None  # a model's reading (app/diagnose.diagnosis_for), None when off
 
     @property
     def folder(self) -> str:
         return self.info.folder
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.info.as_dict(), "result": self.result, "playbook": self.playbook}
+        return {**self.info.as_dict(), "result": self.result, "playbook": self.playbook, "diagnosis": self.diagnosis}
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,12 @@ def show(settings: Settings, action_id: str) -> ActionDetail:
     playbook = None
     if path.is_file() and not path.is_symlink():
         playbook = read_regular_file(path).decode("utf-8", errors="replace")
-    return ActionDetail(info=actions.info(folder, action_id), playbook=playbook, result=result)
+    return ActionDetail(
+        info=actions.info(folder, action_id),
+        playbook=playbook,
+        result=result,
+        diagnosis=diagnosis_for(settings, action_id, folder),
+    )
 
 
 def approve(settings: Settings, action_id: str, *, via: str, by: str | None, reason: str | None = None) -> Decision:

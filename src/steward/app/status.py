@@ -1,7 +1,8 @@
 """Use case: where things stand (`steward status`): queue counts, each host's last look, and
 whether the engine can plan at all (inventory whole, every world file whole).
 
-Read only: nothing here writes, journals or takes a lock.
+Read only: nothing here writes, journals or takes a lock. With diagnosis on, one line on the
+Ollama server (asked: its version and models, bounded by the configured timeout, at most 10 s).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from steward.app.actions import list_actions
+from steward.app.diagnose import health as diagnosis_health
 from steward.areas import check_problem
 from steward.desired.inventory import DesiredState, DesiredStateError, load_desired_cached
 from steward.state.memory import read_memory
@@ -38,11 +40,14 @@ class Status:
     left_inventory: dict[str, str]  # host -> when it left the inventory
     world_errors: dict[str, str]  # world file -> why it is unusable (cycles are skipped)
     last_known_good: dict[str, str] | None  # host -> observed_at the engine last trusted; only with world_errors
+    diagnosis: str | None = None  # the diagnosis server's health in one line; None when diagnosis is off
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if self.last_known_good is None:
             del data["last_known_good"]
+        if self.diagnosis is None:
+            del data["diagnosis"]
         return data
 
 
@@ -86,4 +91,5 @@ def status(settings: Settings) -> Status:
         left_inventory=left,
         world_errors=snapshot.errors,
         last_known_good=trusted,
+        diagnosis=diagnosis_health(settings),
     )

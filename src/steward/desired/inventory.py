@@ -44,6 +44,7 @@ from steward.desired.policy import POLICY_VAR, WINDOWS_VAR, Policy, parse_policy
 from steward.desired.signature import Signature, check_whole, settled_signature, signature
 
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DIAGNOSIS_VAR = "steward_diagnosis"  # kept in globals for steward.diagnose.config (a group var of all:)
 # What loading gives and raises, importable from the loader (callers need no other desired/ module).
 __all__ = [
     "DesiredState",
@@ -366,4 +367,17 @@ def _read(manager: Any, loader: Any) -> _Read:
         read.hosts[name] = HostDesired(host=name, areas=wants, windows=windows, hostvars=keep)
         if "steward_state_dir" in keep:
             read.globals.setdefault("steward_state_dir", keep["steward_state_dir"])
+        if DIAGNOSIS_VAR in hv and DIAGNOSIS_VAR not in read.globals:
+            _keep_diagnosis(read, hv[DIAGNOSIS_VAR], templar)
     return read
+
+
+def _keep_diagnosis(read: _Read, value: Any, templar: Any) -> None:
+    """`steward_diagnosis` (a group var for all:) into globals, templated; a value that cannot be
+    templated is kept as its error (`steward_diagnosis!error`), so the diagnosis config reports it
+    instead of silently switching diagnosis off - and the inventory stays usable for everything else."""
+    try:
+        read.globals[DIAGNOSIS_VAR] = plain(templar.template(value))
+    except Exception as exc:  # Ansible's templating errors have no common public base
+        read.globals[DIAGNOSIS_VAR] = None
+        read.globals[DIAGNOSIS_VAR + "!error"] = f"cannot be templated: {exc}"

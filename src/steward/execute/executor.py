@@ -40,7 +40,7 @@ from steward.plan.report import world_unusable
 from steward.state.actions import ActionQueue, QueueError
 from steward.state.journal import Journal, isotime, utcnow
 from steward.state.outcomes import Outcomes
-from steward.state.paths import recheck
+from steward.state.paths import DIAGNOSIS_SUFFIX, recheck
 from steward.state.settings import Settings
 from steward.state.world import load_world, parse_time
 
@@ -139,8 +139,8 @@ class Executor:
         return report
 
     def _process_entry(self, entry: Path, report: PassReport) -> None:
-        if entry.name.endswith(".result.json"):
-            return
+        if entry.name.endswith((".result.json", DIAGNOSIS_SUFFIX)):
+            return  # beside an action (its result, its diagnosis): text, never an action to claim
         if entry.is_symlink() or not entry.is_file():
             if quarantine_foreign(self.paths, self.journal, entry, "not a regular file (symlink or folder)"):
                 report.quarantined.append(entry.name)
@@ -165,6 +165,7 @@ class Executor:
             except QueueError:
                 return  # another executor claimed it first
             self.queue.journal_file_approval(action_id)  # a file moved into approved/ by hand
+            self.queue.gather_diagnosis(action_id, "running")  # ...left its diagnosis in pending/
             self.journal.append("action_claimed", action=action_id, src="approved", dst="running", pid=os.getpid())
             self._run_claimed(action_id, report)
 

@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from steward.core.atomic import atomic_move, atomic_write_json, atomic_write_text
+from steward.core.atomic import NotARegularFile, atomic_move, atomic_write_json, atomic_write_text
 from steward.core.locks import try_exclusive
 from steward.state.journal import Journal, isotime
 from steward.state.ledger import Ledger
-from steward.state.paths import ENDED_FOLDERS, OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
+from steward.state.paths import DIAGNOSIS_SUFFIX, ENDED_FOLDERS, OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 VIA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # a surface's name (cli, web, telegram, file), never free text
@@ -165,6 +165,7 @@ class ActionQueue:
             raise ActionNotFound(f"{action_id} is no longer in {src}/ (moved by someone else?)") from None
         except FileExistsError:
             raise QueueError(f"{target} already exists; refusing to overwrite it") from None
+        self._carry_diagnosis(source.with_name(f"{action_id}{DIAGNOSIS_SUFFIX}"), target)
         if result is not None:
             atomic_write_json(
                 target.with_name(target.stem + ".result.json"),
@@ -177,6 +178,27 @@ class ActionQueue:
             event, action=action_id, key=entry.get("key"), host=entry.get("host"), src=src, dst=dst, **fields
         )
         return target
+
+    def _carry_diagnosis(self, diagnosis: Path, target: Path) -> bool:
+        """Move the action's diagnosis (ID.diagnosis.json, text beside it, never part of it) next to
+        `target`. A missing one, a symlink, or a name already taken there is left where it is: the
+        action's own move has happened and never fails for its diagnosis."""
+        try:
+            atomic_move(diagnosis, target.with_name(target.stem + DIAGNOSIS_SUFFIX))
+        except (FileNotFoundError, FileExistsError, NotARegularFile):
+            return False
+        return True
+
+    def gather_diagnosis(self, action_id: str, folder: str) -> bool:
+        """A diagnosis left in pending/ while its action is in `folder`/ now: moved beside the action.
+
+        `mv pending/ID.yml approved/` by hand moves the action alone (and a diagnosis stored as an
+        approval happened stays behind); the executor calls this when it claims the action."""
+        if folder == "pending" or os.path.lexists(self.path("pending", action_id)):
+            return False
+        return self._carry_diagnosis(
+            self.paths.folder("pending") / f"{action_id}{DIAGNOSIS_SUFFIX}", self.path(folder, action_id)
+        )
 
     @contextmanager
     def _decide(self, action_id: str, via: str | None = None) -> Iterator[None]:

@@ -14,9 +14,11 @@ OPEN_FOLDERS = ("pending", "approved", "running")
 ENDED_FOLDERS = ("done", "failed", "rejected", "expired", "quarantine")
 # the only folders an operator group may write into (approve = mv pending/ID.yml approved/)
 OPERATOR_FOLDERS = ("pending", "approved")
+# beside an action in its queue folder: the model's diagnosis (steward.diagnose), never part of the action
+DIAGNOSIS_SUFFIX = ".diagnosis.json"
 
 
-__all__ = ["ENDED_FOLDERS", "OPEN_FOLDERS", "QUEUE_FOLDERS", "StatePaths", "UnsafeStateDir"]
+__all__ = ["DIAGNOSIS_SUFFIX", "ENDED_FOLDERS", "OPEN_FOLDERS", "QUEUE_FOLDERS", "StatePaths", "UnsafeStateDir"]
 
 
 _checked: set[Path] = set()  # state folders checked by this process (a start checks once)

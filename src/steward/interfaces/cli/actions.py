@@ -11,6 +11,7 @@ import os
 import pwd
 
 from steward.app import actions
+from steward.app.diagnose import diagnosis_lines
 from steward.app.settings import Settings
 from steward.core.inert import terminal
 from steward.interfaces.cli.output import OK, emit, terminal_lines
@@ -41,11 +42,14 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     detail = actions.show(settings, args.id)
+    # a model's answer to untrusted logs: only through diagnosis_lines (each value through terminal())
+    diagnosis = diagnosis_lines(detail.diagnosis)
     emit(
         args,
         detail.as_dict(),
         f"# {terminal(args.id)} is in {detail.folder}/\n{terminal_lines(detail.playbook or '')}"
-        + (f"\n# result:\n{json.dumps(detail.result, indent=2)}" if detail.result else ""),  # JSON escapes controls
+        + (f"\n# result:\n{json.dumps(detail.result, indent=2)}" if detail.result else "")  # JSON escapes controls
+        + "".join(f"\n{line}" for line in diagnosis),
     )
     return OK
 

@@ -38,6 +38,7 @@ from steward.interfaces.cli.commands import (
     cmd_silence,
     cmd_status,
 )
+from steward.interfaces.cli.diagnose import cmd_diagnose
 from steward.interfaces.cli.output import BAD_INPUT, FAILURE
 
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s = sub.add_parser("show", help="one action: where it is, its playbook and its result")
     s.add_argument("id")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("diagnose", help="a local model's second opinion on pending actions (never acts)")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("id", nargs="?", help="diagnose this pending action now (again, if it has a diagnosis)")
+    g.add_argument("--once", action="store_true", help="one pass: every pending action without a diagnosis")
+    g.add_argument("--watch", action="store_true", help="keep diagnosing new pending actions (the service)")
+    s.add_argument("--interval", type=float, default=5.0, help="seconds between passes with --watch")
     s.add_argument("--json", action="store_true")
     s = sub.add_parser("approve", help="move a pending action to approved/ (same as mv)")
     s.add_argument("id")
@@ -142,6 +150,7 @@ COMMANDS: dict[str, Command] = {
     "list": cmd_list,
     "pending": cmd_list,
     "show": cmd_show,
+    "diagnose": cmd_diagnose,
     "approve": cmd_approve,
     "reject": cmd_reject,
     "execute": cmd_execute,

@@ -63,4 +63,6 @@ def status_text(status: Status) -> str:
             "cycles are skipped until every world file is whole; last-known-good: "
             + (", ".join(f"{h} @ {t}" for h, t in sorted(status.last_known_good.items())) or "none")
         )
+    if status.diagnosis is not None:
+        lines.append(status.diagnosis)
     return "\n".join(terminal(line) for line in lines)
