@@ -324,15 +324,16 @@ def test_a_torn_read_of_the_inventory_never_becomes_a_plan(tmp_path: Path, fault
     for attempt in (1, 2):
         outcome = _race(tmp_path / f"race{attempt}", monkeypatch, cycles)
         stalled = outcome["longest_torn"] >= settle
-        if not (stalled and outcome["accepted"].count(False)):
+        if not (stalled and (outcome["accepted"].count(False) or outcome["errors"])):
             break
-        # a torn read got through while the machine held a file torn past the settle time (a stalled
-        # write: hypervisor pause, disk contention): the one case the detection cannot see by design.
+        # a torn read got through (accepted, or parsed as broken) while the machine held a file torn
+        # past the settle time (a stalled write: hypervisor pause, disk contention): the one case the
+        # detection cannot see by design.
         # That race proves nothing either way, so it is run once more; without such a stall any torn
         # read accepted fails the test.
         print(f"race {attempt}: a file stood torn {outcome['longest_torn'] * 1000:.0f} ms (> settle): run again")
     else:
-        pytest.skip("both races had a torn read during a write stalled past the settle time (documented limit)")
+        pytest.skip("both races read a torn file during a write stalled past the settle time (documented limit)")
     settings, accepted = outcome["settings"], outcome["accepted"]
     skipped, errors, drifts, actions = outcome["skipped"], outcome["errors"], outcome["drifts"], outcome["actions"]
     torn = accepted.count(False)
