@@ -50,6 +50,13 @@ def container(name: str, state: str = "running", image: str = IMAGE, **kw: Any) 
         "started_at": None,
         "exit_code": 0 if state == "running" else 137,
         "compose_project": None,
+        "compose_service": None,
+        "config_hash": None,
+        "labels": {},
+        "env": [],
+        "mounts": [],
+        "ports": [],
+        "networks": ["bridge"],
         **kw,
     }
 

@@ -18,7 +18,8 @@ Result::
      "error": None | str,
      "docker_host": "unix:///var/run/docker.sock",
      "containers": [ {name, id, state, health, image, image_id, restart_count,
-                      started_at, exit_code, compose_project}, ... ] | None}
+                      started_at, exit_code, compose_project, compose_service, config_hash,
+                      labels, env (names only), mounts, ports, networks}, ... ] | None}
 """
 
 from __future__ import annotations

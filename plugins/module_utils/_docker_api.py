@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import http.client
 import json
+import re
 import socket
 from urllib.parse import quote
 
@@ -174,6 +175,7 @@ class DockerClient:
         if not isinstance(listing, list):
             raise ApiError("Docker engine answered /containers/json with something that is not a list")
         result = []
+        images: dict[str, dict] = {}
         for entry in listing:
             if not isinstance(entry, dict) or not isinstance(entry.get("Id"), str):
                 raise ApiError("Docker engine listed a container without an Id")
@@ -186,9 +188,20 @@ class DockerClient:
                 raise ApiError(_error_message(path, status, data), http_status=status)
             if not isinstance(data, dict):
                 raise ApiError(f"Docker engine answered {path} with something that is not an object")
-            result.append(summarize(data))
+            result.append(summarize(data, self._image_config(data.get("Image"), images)))
         result.sort(key=lambda c: (c["name"], c["id"]))
         return result
+
+    def _image_config(self, image_id: object, seen: dict[str, dict]) -> dict:
+        """The image's own Config (its env and labels), asked once per image; {} if it is gone."""
+        if not isinstance(image_id, str) or not image_id:
+            return {}
+        if image_id not in seen:
+            path = f"/images/{quote(image_id, safe='')}/json"
+            status, data = self.get_json(path)
+            config = data.get("Config") if 200 <= status < 300 and isinstance(data, dict) else None
+            seen[image_id] = config if isinstance(config, dict) else {}
+        return seen[image_id]
 
 
 def _error_message(path: str, status: int, data: object) -> str:
@@ -197,15 +210,24 @@ def _error_message(path: str, status: int, data: object) -> str:
     return f"{msg}: {detail}" if detail else msg
 
 
-def summarize(inspect: dict) -> dict:
-    """Reduce one ``GET /containers/<id>/json`` document to Steward's container record."""
+def summarize(inspect: dict, image_config: dict | None = None) -> dict:
+    """Reduce one ``GET /containers/<id>/json`` document to Steward's container record.
+
+    ``image_config`` is the ``Config`` of the container's image: env entries and labels the image
+    sets (and the container did not change) are the image's, not the container's own config, and
+    are left out. Environment variables are reported by **name only**: their values never leave
+    the node. Compose's own labels (``com.docker.compose.*``) are reported as ``compose_project``,
+    ``compose_service`` and ``config_hash``, not again under ``labels``.
+    """
     state = inspect.get("State") or {}
     config = inspect.get("Config") or {}
+    host_config = inspect.get("HostConfig") or {}
     labels = config.get("Labels") or {}
     health = state.get("Health")
     started_at = state.get("StartedAt") or None
     if started_at == _ZERO_TIME:
         started_at = None
+    image_config = image_config or {}
     return {
         "name": (inspect.get("Name") or "").lstrip("/"),
         "id": (inspect.get("Id") or "")[:12],
@@ -217,7 +239,81 @@ def summarize(inspect: dict) -> dict:
         "started_at": started_at,
         "exit_code": state.get("ExitCode"),
         "compose_project": labels.get(_COMPOSE_PROJECT_LABEL),
+        "compose_service": labels.get(_COMPOSE_SERVICE_LABEL),
+        "config_hash": labels.get(_COMPOSE_HASH_LABEL),
+        "labels": _own_labels(labels, image_config.get("Labels") or {}),
+        "env": _own_env_names(config.get("Env") or [], image_config.get("Env") or []),
+        "mounts": _mounts(inspect.get("Mounts") or []),
+        "ports": _ports(host_config.get("PortBindings") or {}),
+        "networks": sorted(((inspect.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
     }
+
+
+_COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+_COMPOSE_HASH_LABEL = "com.docker.compose.config-hash"
+_COMPOSE_LABEL_PREFIX = "com.docker.compose."
+# A label value that could not pass the world schema's free-text rule (control characters, a
+# template marker, over 4 096 characters) is reported as null: its key is what Steward needs.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff]|\\{[{%#]")
+_MAX_LABEL_VALUE = 4096
+
+
+def _own_labels(labels: dict, image_labels: dict) -> dict:
+    own = {}
+    for key, value in labels.items():
+        if not isinstance(key, str) or key.startswith(_COMPOSE_LABEL_PREFIX):
+            continue
+        if key in image_labels and image_labels[key] == value:
+            continue
+        ok = isinstance(value, str) and len(value) <= _MAX_LABEL_VALUE and not _UNPRINTABLE.search(value)
+        own[key] = value if ok else None
+    return dict(sorted(own.items()))
+
+
+def _own_env_names(env: list, image_env: list) -> list:
+    inherited = set(e for e in image_env if isinstance(e, str))
+    names = set()
+    for entry in env:
+        if isinstance(entry, str) and entry not in inherited:
+            names.add(entry.split("=", 1)[0])
+    return sorted(names)
+
+
+def _mounts(mounts: list) -> list:
+    result = []
+    for m in mounts:
+        if not isinstance(m, dict):
+            continue
+        kind = m.get("Type")
+        source = m.get("Name") if kind == "volume" else m.get("Source")
+        result.append(
+            {
+                "type": kind,
+                "source": source or None,
+                "destination": m.get("Destination"),
+                "read_only": m.get("RW") is False,
+            }
+        )
+    result.sort(key=lambda m: str(m["destination"]))
+    return result
+
+
+def _ports(bindings: dict) -> list:
+    """Published ports as configured (HostConfig.PortBindings: also known while the container is stopped)."""
+    result = []
+    for port, binds in bindings.items():
+        for bind in binds or [{}]:
+            bind = bind if isinstance(bind, dict) else {}
+            host_port = bind.get("HostPort") or None
+            result.append(
+                {
+                    "port": port,
+                    "host_ip": bind.get("HostIp") or None,
+                    "host_port": int(host_port) if isinstance(host_port, str) and host_port.isdigit() else None,
+                }
+            )
+    result.sort(key=lambda p: (str(p["port"]), str(p["host_ip"]), p["host_port"] or 0))
+    return result
 
 
 def list_containers(docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = DEFAULT_TIMEOUT) -> list[dict]:

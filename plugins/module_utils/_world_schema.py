@@ -50,6 +50,8 @@ MAX_CONTAINERS = 10_000
 MAX_CONTAINER_LABELS = 256
 MAX_CONTAINER_ENV = 1_024
 MAX_CONTAINER_MOUNTS = 256
+MAX_CONTAINER_PORTS = 1_024
+MAX_CONTAINER_NETWORKS = 64
 MAX_MOUNTS = 256  # disk check: configured paths
 MAX_PEERS = 1_024  # tailscale: expected peers reported
 MAX_IPS = 16
@@ -90,7 +92,10 @@ _IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")  # also what Docker reports as th
 _CONTAINER_ID = re.compile(r"[0-9a-f]{12,64}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
 _LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,254}")
+_CONFIG_HASH = re.compile(r"[0-9a-f]{64}")
+_PORT = re.compile(r"[0-9]{1,5}(?:-[0-9]{1,5})?/(?:tcp|udp|sctp)")
+_HOST_IP = re.compile(r"[0-9A-Fa-f.:\[\]%a-z]{1,64}")
 _DNS_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?")
 _PEER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 # broker names default to "host:port" (an IPv6 host in brackets)
@@ -143,9 +148,12 @@ CONTAINER_KEYS = frozenset(
         "compose_project",
     )
 )
-# Not reported by the collector today; accepted with this shape when a collector reports them.
-CONTAINER_OPTIONAL_KEYS = frozenset(("labels", "env", "mounts"))
+# Reported by the collector since Compose projects (issue 13); optional so that a world file
+# written before them still loads (a record has all of them or none).
+CONTAINER_CONFIG_KEYS = frozenset(("compose_service", "config_hash", "labels", "env", "mounts", "ports", "networks"))
+CONTAINER_OPTIONAL_KEYS = CONTAINER_CONFIG_KEYS
 CONTAINER_MOUNT_KEYS = frozenset(("type", "source", "destination", "read_only"))
+CONTAINER_PORT_KEYS = frozenset(("port", "host_ip", "host_port"))
 DISK_MOUNT_KEYS = frozenset(
     (
         "path",
@@ -485,7 +493,11 @@ def _containers_fast(containers: list) -> bool:
         return True
     if not all(issubclass(t, dict) for t in set(map(type, containers))):
         return False
-    if set(map(len, containers)) != {len(_CONTAINER_FIELDS)}:  # optional keys: the slow path
+    lengths = set(map(len, containers))
+    if lengths == {len(_FULL_FIELDS)}:
+        if not _config_fast(containers):
+            return False
+    elif lengths != {len(_CONTAINER_FIELDS)}:  # some records with, some without: the slow path
         return False
     # one list per field (KeyError for a missing key); no per-container objects are created
 
@@ -521,6 +533,46 @@ def _containers_fast(containers: list) -> bool:
 
 
 _NONE = frozenset((None,))
+_FULL_FIELDS = sorted(CONTAINER_KEYS | CONTAINER_CONFIG_KEYS)
+_FIELD.update({name: operator.itemgetter(name) for name in CONTAINER_CONFIG_KEYS})
+_HASH_LINES = _lines(_CONFIG_HASH.pattern)
+_ENV_LINES = _lines(_ENV_NAME.pattern)
+_LABEL_KEY_LINES = _lines(_LABEL_KEY.pattern)
+
+
+def _config_fast(containers: list) -> bool:
+    """The configuration fields of full records (compose labels, labels, env names, mounts, ports, networks)."""
+    if not _column_ok(_not_none(list(set(map(_FIELD["compose_service"], containers)))), _NAME_LINES):
+        return False
+    if not _column_ok(_not_none(list(map(_FIELD["config_hash"], containers))), _HASH_LINES):
+        return False
+    for field, limit in (("env", MAX_CONTAINER_ENV), ("networks", MAX_CONTAINER_NETWORKS)):
+        lists = list(map(_FIELD[field], containers))
+        if set(map(type, lists)) != {list} or max(map(len, lists)) > limit:
+            return False
+        values = [v for values in lists for v in values]
+        if not _column_ok(values, _ENV_LINES if field == "env" else _NAME_LINES):
+            return False
+    labels = list(map(_FIELD["labels"], containers))
+    if set(map(type, labels)) != {dict} or max(map(len, labels)) > MAX_CONTAINER_LABELS:
+        return False
+    keys = [k for d in labels for k in d]
+    if not _column_ok(keys, _LABEL_KEY_LINES):
+        return False
+    for d in labels:
+        for value in d.values():
+            if value is not None and (
+                type(value) is not str or len(value) > MAX_LABEL_VALUE or _BAD_TEXT.search(value)
+            ):
+                return False
+    # mounts and ports are few per container: the field-by-field check is fast enough for them
+    try:
+        for c in containers:
+            if c["mounts"] or c["ports"]:
+                _container_mounts_ports("", c)
+    except InvalidValue:
+        return False  # the slow path names the container and the field
+    return True
 
 
 def _not_none(values: list, falsy_ok: bool = False) -> list:
@@ -596,29 +648,45 @@ def _container_slow(path: str, c: object) -> None:
     _opt_int(path + ".exit_code", c["exit_code"], -(2**31), 2**31 - 1)
     _opt_pattern(path + ".started_at", c["started_at"], _TIME, "an RFC 3339 time", 40)
     _opt_pattern(path + ".compose_project", c["compose_project"], _NAME, "a Compose project name", MAX_NAME)
-    if "labels" in c:
-        labels = c["labels"]
-        if not isinstance(labels, dict):
-            raise _fail(path + ".labels", labels, "not an object")
-        if len(labels) > MAX_CONTAINER_LABELS:
-            raise _fail(path + ".labels", labels, f"more than {MAX_CONTAINER_LABELS} labels")
-        for key, value in labels.items():
-            _pattern(path + ".labels", key, _LABEL_KEY, "a label key", MAX_NAME)
-            _text(f"{path}.labels[{key}]", value, MAX_LABEL_VALUE)
-    if "env" in c:
-        for i, name in enumerate(_list(path + ".env", c["env"], MAX_CONTAINER_ENV)):
-            _pattern(f"{path}.env[{i}]", name, _ENV_NAME, "an environment variable name", MAX_NAME)
-    if "mounts" in c:
-        for i, m in enumerate(_list(path + ".mounts", c["mounts"], MAX_CONTAINER_MOUNTS)):
-            where = f"{path}.mounts[{i}]"
-            _record(where, m, CONTAINER_MOUNT_KEYS)
-            _enum(where + ".type", m["type"], MOUNT_TYPES)
-            if m["type"] == "volume":
-                _opt_pattern(where + ".source", m["source"], _NAME, "a volume name", MAX_NAME)
-            elif m["source"] is not None and m["source"] != "":
-                _abs_path(where + ".source", m["source"])
-            _abs_path(where + ".destination", m["destination"])
-            _bool(where + ".read_only", m["read_only"])
+    if not c.keys() & CONTAINER_CONFIG_KEYS:
+        return
+    if c.keys() < CONTAINER_KEYS | CONTAINER_CONFIG_KEYS:
+        missing = sorted(CONTAINER_KEYS | CONTAINER_CONFIG_KEYS - c.keys())
+        raise _fail(path, c, "missing " + ", ".join(missing) + " (a record has all configuration fields or none)")
+    _opt_pattern(path + ".compose_service", c["compose_service"], _NAME, "a Compose service name", MAX_NAME)
+    _opt_pattern(path + ".config_hash", c["config_hash"], _CONFIG_HASH, "a Compose config hash (64 hex digits)", 64)
+    labels = c["labels"]
+    if not isinstance(labels, dict):
+        raise _fail(path + ".labels", labels, "not an object")
+    if len(labels) > MAX_CONTAINER_LABELS:
+        raise _fail(path + ".labels", labels, f"more than {MAX_CONTAINER_LABELS} labels")
+    for key, value in labels.items():
+        _pattern(path + ".labels", key, _LABEL_KEY, "a label key", MAX_NAME)
+        _opt_text(f"{path}.labels[{key}]", value, MAX_LABEL_VALUE)
+    for i, name in enumerate(_list(path + ".env", c["env"], MAX_CONTAINER_ENV)):
+        _pattern(f"{path}.env[{i}]", name, _ENV_NAME, "an environment variable name", MAX_NAME)
+    for i, name in enumerate(_list(path + ".networks", c["networks"], MAX_CONTAINER_NETWORKS)):
+        _pattern(f"{path}.networks[{i}]", name, _NAME, "a network name", MAX_NAME)
+    _container_mounts_ports(path, c)
+
+
+def _container_mounts_ports(path: str, c: dict) -> None:
+    for i, m in enumerate(_list(path + ".mounts", c["mounts"], MAX_CONTAINER_MOUNTS)):
+        where = f"{path}.mounts[{i}]"
+        _record(where, m, CONTAINER_MOUNT_KEYS)
+        _enum(where + ".type", m["type"], MOUNT_TYPES)
+        if m["type"] == "volume":
+            _opt_pattern(where + ".source", m["source"], _NAME, "a volume name", MAX_NAME)
+        elif m["source"] is not None:
+            _abs_path(where + ".source", m["source"])
+        _abs_path(where + ".destination", m["destination"])
+        _bool(where + ".read_only", m["read_only"])
+    for i, p in enumerate(_list(path + ".ports", c["ports"], MAX_CONTAINER_PORTS)):
+        where = f"{path}.ports[{i}]"
+        _record(where, p, CONTAINER_PORT_KEYS)
+        _pattern(where + ".port", p["port"], _PORT, "a port (80/tcp)", 16)
+        _opt_pattern(where + ".host_ip", p["host_ip"], _HOST_IP, "an IP address", 64)
+        _opt_int(where + ".host_port", p["host_port"], 0, 65535)
 
 
 # --------------------------------------------------------------------------- disk

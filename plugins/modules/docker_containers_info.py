@@ -149,6 +149,69 @@ docker:
           description: The C(com.docker.compose.project) label, V(null) when absent.
           type: str
           sample: home
+        compose_service:
+          description: The C(com.docker.compose.service) label, V(null) when absent.
+          type: str
+          sample: broker
+        config_hash:
+          description:
+            - The C(com.docker.compose.config-hash) label (the hash of the service's configuration Compose
+              created the container from), V(null) when absent.
+          type: str
+          sample: 3a5f0d1e6c0b7c2e9d8f4a1b2c3d4e5f60718293a4b5c6d7e8f9012345678901
+        labels:
+          description:
+            - The container's own labels, without Compose's C(com.docker.compose.*) ones and without
+              the labels its image sets with the same value.
+            - A value that is not printable text (a control character, a template marker, over 4096
+              characters) is V(null).
+          type: dict
+          sample: {owner: me}
+        env:
+          description:
+            - The B(names) of the container's own environment variables (not those its image sets with
+              the same value), sorted. Values never leave the node.
+          type: list
+          elements: str
+          sample: [SECRET, TZ]
+        mounts:
+          description: The container's mounts, sorted by destination.
+          type: list
+          elements: dict
+          sample: [{type: bind, source: /srv/www, destination: /var/www, read_only: true}]
+          contains:
+            type:
+              description: C(bind), C(volume), C(tmpfs) ...
+              type: str
+            source:
+              description: The host path of a bind mount, the name of a volume; V(null) for a tmpfs.
+              type: str
+            destination:
+              description: The path inside the container.
+              type: str
+            read_only:
+              description: Whether it is mounted read-only.
+              type: bool
+        ports:
+          description: Published ports as configured (C(HostConfig.PortBindings)), also while stopped.
+          type: list
+          elements: dict
+          sample: [{port: 80/tcp, host_ip: 127.0.0.1, host_port: 8080}]
+          contains:
+            port:
+              description: The container port and protocol.
+              type: str
+            host_ip:
+              description: The host address it is published on; V(null) for all.
+              type: str
+            host_port:
+              description: The host port; V(null) when Docker picks one.
+              type: int
+        networks:
+          description: The names of the networks the container is attached to, sorted.
+          type: list
+          elements: str
+          sample: [bridge]
 """
 
 import traceback

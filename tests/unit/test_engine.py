@@ -131,7 +131,9 @@ def test_pending_playbook_is_signed_readable_and_carries_metadata(lab) -> None:
     assert meta["id"] == action_id and meta["key"] == "piha/docker/homeauto/not_running"
     assert meta["evidence"]["observations"] == 2
     task = play["tasks"][0]["community.docker.docker_container"]
-    assert task["name"] == "homeauto" and task["state"] == "started" and task["network_mode"] == "none"
+    assert task["name"] == "homeauto" and task["state"] == "started"
+    # a start never recreates: nothing is compared, no image or config is given
+    assert task["comparisons"] == {"*": "ignore"} and "image" not in task and "network_mode" not in task
     assert play["hosts"] == "piha"
     queue = ActionQueue(settings.paths, Journal(settings.paths.journal))
     assert queue.ledger.verify(action_id, path.read_bytes()) is None
@@ -435,8 +437,8 @@ def test_a_remedy_that_would_carry_a_template_is_not_written(tmp_path) -> None:
     settings = Settings(project_dir=REPO, inventory=inv, state_dir=tmp_path / "state")
     settings.paths.ensure()
     engine, clock = Engine(settings), Clock()
-    for _ in range(2):
-        write_world(settings, "piha", [container("mqtt", state="exited")], observed_at=clock.tick())
+    for _ in range(2):  # a new image: the recreate carries the command
+        write_world(settings, "piha", [container("mqtt", image="steward-lab/busybox:0")], observed_at=clock.tick())
         report = engine.plan()
     assert report.new_actions == [] and pending(settings) == []
     notices = [e for e in journal_events(settings) if e["type"] == "notice" and "not a shape" in e.get("summary", "")]

@@ -27,7 +27,12 @@ PLAY_KEYS = {"name", "hosts", "gather_facts", "vars", "tasks"}
 # task keywords a remedy may use besides its one module; everything else is refused
 TASK_KEYS = {"name", "changed_when"}
 # the only templates a remedy's arguments may hold (plain variable references from the inventory)
-ALLOWED_TEMPLATES = re.compile(r"\{\{\s*(?:steward_docker_host \| default\(omit\)|steward_action\.id)\s*\}\}")
+ALLOWED_TEMPLATES = re.compile(
+    r"\{\{\s*(?:steward_docker_host \| default\(omit\)|steward_action\.id"
+    # a container's environment, read from the inventory when the task runs (values never in the file)
+    r"|(?:steward_containers|steward_services) \| selectattr\('name', 'equalto', '[A-Za-z0-9][A-Za-z0-9_.-]*'\)"
+    r" \| map\(attribute='env'\) \| first)\s*\}\}"
+)
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 # a string starting so sets its own template delimiters (ansible-core 2.19 _extract_template_overrides)
 OVERRIDE_MARKER = "#jinja2:"

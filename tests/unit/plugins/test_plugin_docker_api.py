@@ -53,7 +53,15 @@ def test_lists_and_inspects_every_container(engine: FakeEngine) -> None:
         "started_at": "2026-11-27T03:46:30.766589796Z",
         "exit_code": 0,
         "compose_project": "home",
+        "compose_service": None,
+        "config_hash": None,
+        "labels": {},
+        "env": [],
+        "mounts": [],
+        "ports": [],
+        "networks": [],
     }
+    assert by_name["home-mosquitto-1"]["compose_service"] == "mosquitto"
     crashed = by_name["crashed"]
     assert (crashed["state"], crashed["exit_code"], crashed["health"]) == ("exited", 3, None)
     assert crashed["compose_project"] is None
@@ -65,9 +73,10 @@ def test_lists_and_inspects_every_container(engine: FakeEngine) -> None:
     assert mosquitto["health"] == "unhealthy"
     assert mosquitto["restart_count"] == 4
     assert mosquitto["image"] == "eclipse-mosquitto:2"
-    # One listing plus one inspect per container, all on one keep-alive connection.
+    # One listing, one inspect per container and one per image, all on one keep-alive connection.
     assert engine.requests[0] == "/containers/json?all=1"
-    assert len(engine.requests) == 1 + len(recorded["inspect"])
+    images = {doc["Image"] for doc in recorded["inspect"].values()}
+    assert len(engine.requests) == 1 + len(recorded["inspect"]) + len(images)
     assert engine.connections == 1
 
 
@@ -94,7 +103,8 @@ def test_reconnects_once_when_the_engine_drops_a_keep_alive_connection(engine: F
     containers = api.list_containers(engine.docker_host)
 
     assert len(containers) == 4
-    assert engine.connections == 5
+    images = {doc["Image"] for doc in load_engine()["inspect"].values()}
+    assert engine.connections == 5 + len(images)
 
 
 def test_http_error_on_listing_is_an_api_error_with_the_engine_message(engine: FakeEngine) -> None:
@@ -250,4 +260,83 @@ def test_summarize_tolerates_missing_optional_sections() -> None:
         "started_at": None,
         "exit_code": None,
         "compose_project": None,
+        "compose_service": None,
+        "config_hash": None,
+        "labels": {},
+        "env": [],
+        "mounts": [],
+        "ports": [],
+        "networks": [],
     }
+
+
+# What `docker run -d --name web -v /srv/www:/var/www:ro -v webdata:/data -e TZ=Europe/Berlin
+# -e SECRET=hunter2 --label owner=me -p 127.0.0.1:8080:80 nginx` looks like (Engine API 1.41).
+WEB_INSPECT = {
+    "Id": "4b5e57f6eb2f" + "0" * 52,
+    "Name": "/web",
+    "Image": "sha256:" + "a" * 64,
+    "RestartCount": 0,
+    "State": {"Status": "running", "ExitCode": 0, "StartedAt": "2026-12-02T10:00:00.5Z"},
+    "Config": {
+        "Image": "nginx:1.27",
+        "Env": ["TZ=Europe/Berlin", "SECRET=hunter2", "PATH=/usr/local/sbin:/usr/bin", "NGINX_VERSION=1.27.0"],
+        "Labels": {
+            "owner": "me",
+            "maintainer": "NGINX Docker Maintainers",
+            "note": "line one\nline two",
+            "com.docker.compose.project": "web",
+            "com.docker.compose.service": "web",
+            "com.docker.compose.config-hash": "f" * 64,
+        },
+    },
+    "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "443/tcp": None}},
+    "Mounts": [
+        {
+            "Type": "volume",
+            "Name": "webdata",
+            "Source": "/var/lib/docker/volumes/webdata/_data",
+            "Destination": "/data",
+            "Mode": "z",
+            "RW": True,
+        },
+        {"Type": "bind", "Source": "/srv/www", "Destination": "/var/www", "Mode": "ro", "RW": False},
+    ],
+    "NetworkSettings": {"Networks": {"web_default": {}, "bridge": {}}},
+}
+NGINX_IMAGE_CONFIG = {
+    "Env": ["PATH=/usr/local/sbin:/usr/bin", "NGINX_VERSION=1.27.0"],
+    "Labels": {"maintainer": "NGINX Docker Maintainers"},
+}
+
+
+def test_summarize_reports_the_containers_own_config_and_env_names_never_values() -> None:
+    record = api.summarize(WEB_INSPECT, NGINX_IMAGE_CONFIG)
+
+    assert record["env"] == ["SECRET", "TZ"]  # the image's PATH and NGINX_VERSION are not its own
+    assert "hunter2" not in repr(record) and "Europe/Berlin" not in repr(record)
+    # the image's label is left out, the compose labels are fields of their own, an unprintable value is null
+    assert record["labels"] == {"note": None, "owner": "me"}
+    assert (record["compose_project"], record["compose_service"], record["config_hash"]) == ("web", "web", "f" * 64)
+    assert record["mounts"] == [
+        {"type": "volume", "source": "webdata", "destination": "/data", "read_only": False},
+        {"type": "bind", "source": "/srv/www", "destination": "/var/www", "read_only": True},
+    ]
+    assert record["ports"] == [
+        {"port": "443/tcp", "host_ip": None, "host_port": None},
+        {"port": "80/tcp", "host_ip": "127.0.0.1", "host_port": 8080},
+    ]
+    assert record["networks"] == ["bridge", "web_default"]
+
+
+def test_an_image_env_entry_the_container_changed_is_its_own() -> None:
+    inspect = {**WEB_INSPECT, "Config": {**WEB_INSPECT["Config"], "Env": ["NGINX_VERSION=1.25.0"]}}
+    assert api.summarize(inspect, NGINX_IMAGE_CONFIG)["env"] == ["NGINX_VERSION"]
+
+
+def test_the_summary_of_a_real_looking_container_passes_the_world_schema() -> None:
+    from ansible_collections.homelab.steward.plugins.module_utils import _world_schema as schema
+
+    record = api.summarize(WEB_INSPECT, NGINX_IMAGE_CONFIG)
+    check = {"status": "ok", "error": None, "docker_host": "unix:///var/run/docker.sock", "containers": [record]}
+    assert schema.check_problem("docker", check) is None

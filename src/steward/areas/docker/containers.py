@@ -7,17 +7,28 @@ the containers of a project, and Compose projects will be an area of their own b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from deepdiff import DeepDiff
 
 from steward.areas.base import shared_check_problem
+from steward.areas.docker.container_config import CONFIG_KEYS, ContainerConfig, parse_config, would_drop
 from steward.core.model import NAME_RE, Drift, Problem, Remedy, could_not_look
 
 STATES = ("running", "stopped", "absent")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
-KEYS = {"name", "image", "state", "command", "network_mode", "restart_policy", "healthy", "compose_project"}
+KEYS = {
+    "name",
+    "image",
+    "state",
+    "command",
+    "network_mode",
+    "restart_policy",
+    "healthy",
+    "compose_project",
+    *CONFIG_KEYS,
+}
 # Per container, the most significant kind wins: recreating from the desired image also starts it.
 KIND_RANK = ("missing", "wrong_image", "not_running", "should_be_stopped", "unhealthy", "should_be_absent")
 
@@ -32,9 +43,16 @@ class Container:
     restart_policy: str | None = None
     healthy: bool = False
     compose_project: str | None = None
+    config: ContainerConfig = ContainerConfig()
+    # the inventory variable it came from (the env template reads it); not part of the desired state
+    var: str = field(default="steward_containers", compare=False)
+
+    def env_template(self) -> str:
+        """Where the remedy reads the environment values when it runs: never written into the playbook."""
+        return f"{{{{ {self.var} | selectattr('name', 'equalto', '{self.name}') | map(attribute='env') | first }}}}"
 
     def container_spec(self) -> dict[str, Any]:
-        """The community.docker.docker_container parameters that describe this container."""
+        """The community.docker.docker_container parameters that describe this container (create, recreate)."""
         spec: dict[str, Any] = {"name": self.name}
         if self.image is not None:
             spec["image"] = self.image
@@ -44,6 +62,7 @@ class Container:
             spec["network_mode"] = self.network_mode
         if self.restart_policy is not None:
             spec["restart_policy"] = self.restart_policy
+        spec.update(self.config.params(self.env_template()))
         return spec
 
 
@@ -91,6 +110,11 @@ def _summary(kind: str, name: str, image: str | None, observed: dict[str, Any]) 
         "should_be_absent": f"container {name} exists ({state}), desired absent",
     }[kind]
 
+
+# the kinds whose remedy builds the container anew from the inventory (a missing one has nothing to lose)
+RECREATES = frozenset(("wrong_image",))
+# a start or a restart must never recreate: docker_container compares nothing and is given no image
+NEVER_RECREATE = {"comparisons": {"*": "ignore"}}
 
 FIXES = {
     "missing": ("create and start the container from the desired image", "started", {}),
@@ -167,6 +191,8 @@ class ContainersArea:
             healthy = item.get("healthy", False)
             if not isinstance(healthy, bool):
                 problems.append((host, f"{where}.healthy", f"must be true or false, got {healthy!r}"))
+            config, config_problems = parse_config(host, where, item)
+            problems.extend(config_problems)
             containers.append(
                 Container(
                     name=name,
@@ -177,6 +203,8 @@ class ContainersArea:
                     restart_policy=policy,
                     healthy=healthy is True,
                     compose_project=item.get("compose_project"),
+                    config=config,
+                    var=var,
                 )
             )
         return tuple(containers), problems
@@ -217,16 +245,34 @@ class ContainersArea:
             kind = min(kinds, key=KIND_RANK.index)
             container = _named(want, name)
             assert container is not None
-            observed = _evidence(actual_by_name.get(name))
+            actual = actual_by_name.get(name)
+            observed = _evidence(actual)
+            summary = _summary(kind, name, container.image, observed)
+            notice_only = False
+            if kind in RECREATES and actual is not None:
+                lost = would_drop(container.config, container.network_mode, actual)
+                if lost is None:
+                    notice_only = True
+                    summary += (
+                        "; not recreated: this observation does not say what the container's config is (re-observe)"
+                    )
+                elif lost:
+                    notice_only = True
+                    observed["would_drop"] = lost
+                    summary += (
+                        f"; not recreated: recreating {name} would drop {', '.join(lost)}; describe them in "
+                        f"{container.var} or make it a compose service"
+                    )
             drifts.append(
                 Drift(
                     host,
                     "docker",
                     name,
                     kind,
-                    _summary(kind, name, container.image, observed),
+                    summary,
                     desired={"state": container.state, "image": container.image, "healthy": container.healthy},
                     observed=observed,
+                    notice_only=notice_only,
                 )
             )
         return drifts
@@ -236,9 +282,13 @@ class ContainersArea:
         if d.notice_only or container is None or d.kind not in FIXES:
             return None
         what, state, extra = FIXES[d.kind]
-        params: dict[str, Any] = (
-            {"name": container.name} if state in ("absent", "stopped") else container.container_spec()
-        )
+        params: dict[str, Any]
+        if state in ("absent", "stopped"):
+            params = {"name": container.name}
+        elif d.kind in ("not_running", "unhealthy"):
+            params = {"name": container.name, **NEVER_RECREATE}
+        else:
+            params = container.container_spec()
         params["state"] = state
         params.update(extra)
         params["docker_host"] = "{{ steward_docker_host | default(omit) }}"
