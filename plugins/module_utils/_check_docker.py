@@ -17,12 +17,18 @@ Result::
     {"status": "ok" | "engine_unreachable" | "permission_denied" | "api_error",
      "error": None | str,
      "docker_host": "unix:///var/run/docker.sock",
+     "compose": None | {"status": "ok" | "missing" | "too_old" | "error", "version": str | None,
+                        "error": str | None},   (only when asked: compose=True)
      "containers": [ {name, id, state, health, image, image_id, restart_count,
                       started_at, exit_code, compose_project, compose_service, config_hash,
                       labels, env (names only), mounts, ports, networks}, ... ] | None}
 """
 
 from __future__ import annotations
+
+import os
+import re
+import subprocess
 
 from ansible_collections.homelab.steward.plugins.module_utils._docker_api import (
     DEFAULT_DOCKER_HOST,
@@ -38,7 +44,20 @@ from ansible_collections.homelab.steward.plugins.module_utils._docker_api import
 OPTIONS_SPEC = dict(
     docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST),
     timeout=dict(type="int", default=DEFAULT_TIMEOUT),
+    compose=dict(type="bool", default=False),
 )
+
+# Where the docker CLI looks for plugins (cli/cli-plugins/manager: the user's, then the system's).
+PLUGIN_DIRS = (
+    "~/.docker/cli-plugins",
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+# community.docker.docker_compose_v2 needs Compose 2.18.0 or newer.
+MIN_COMPOSE = (2, 18, 0)
+_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
 
 class InvalidDockerOptions(ValueError):
@@ -57,7 +76,39 @@ def validate(docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = DEFAULT_TI
         raise InvalidDockerOptions(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
-def collect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = DEFAULT_TIMEOUT) -> dict:
+def compose_plugin(timeout: float = DEFAULT_TIMEOUT) -> dict:
+    """Whether Docker Compose v2 (2.18 or newer) is installed as a docker CLI plugin, and its version."""
+    config = os.environ.get("DOCKER_CONFIG")
+    dirs = ((config + "/cli-plugins",) if config else ()) + PLUGIN_DIRS
+    for folder in dirs:
+        path = os.path.join(os.path.expanduser(folder), "docker-compose")
+        if not os.access(path, os.X_OK):
+            continue
+        try:
+            done = subprocess.run(
+                [path, "version", "--short"], capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return {"status": "error", "version": None, "error": f"{path} version: {type(exc).__name__}"}
+        found = _VERSION.match(done.stdout.strip())
+        if done.returncode != 0 or not found:
+            return {
+                "status": "error",
+                "version": None,
+                "error": f"{path} version gave no version (exit {done.returncode})",
+            }
+        version = ".".join(found.groups())
+        if tuple(int(n) for n in found.groups()) < MIN_COMPOSE:
+            return {"status": "too_old", "version": version, "error": f"compose plugin {version} is older than 2.18"}
+        return {"status": "ok", "version": version, "error": None}
+    return {
+        "status": "missing",
+        "version": None,
+        "error": "no docker compose plugin (docker-compose in a cli-plugins folder)",
+    }
+
+
+def collect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = DEFAULT_TIMEOUT, compose: bool = False) -> dict:
     """List and inspect every container of the engine at ``docker_host`` (see the module docstring).
 
     ``timeout`` bounds each request (connect, send, each read); N containers take N+1 requests
@@ -68,4 +119,7 @@ def collect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = DEFAULT_TIM
         containers = list_containers(docker_host, timeout)
     except DockerError as exc:
         return {"status": exc.status, "error": str(exc), "docker_host": docker_host, "containers": None}
-    return {"status": "ok", "error": None, "docker_host": docker_host, "containers": containers}
+    result = {"status": "ok", "error": None, "docker_host": docker_host, "containers": containers}
+    if compose:  # asked only for a host with Compose projects: one subprocess
+        result["compose"] = compose_plugin(timeout)
+    return result

@@ -93,6 +93,7 @@ _CONTAINER_ID = re.compile(r"[0-9a-f]{12,64}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
 _LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,254}")
+_SEMVER = re.compile(r"[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}")
 _CONFIG_HASH = re.compile(r"[0-9a-f]{64}")
 _PORT = re.compile(r"[0-9]{1,5}(?:-[0-9]{1,5})?/(?:tcp|udp|sctp)")
 _HOST_IP = re.compile(r"[0-9A-Fa-f.:\[\]%a-z]{1,64}")
@@ -152,6 +153,8 @@ CONTAINER_KEYS = frozenset(
 # written before them still loads (a record has all of them or none).
 CONTAINER_CONFIG_KEYS = frozenset(("compose_service", "config_hash", "labels", "env", "mounts", "ports", "networks"))
 CONTAINER_OPTIONAL_KEYS = CONTAINER_CONFIG_KEYS
+COMPOSE_PLUGIN_KEYS = frozenset(("status", "version", "error"))
+COMPOSE_PLUGIN_STATUSES = frozenset(("ok", "missing", "too_old", "error"))
 CONTAINER_MOUNT_KEYS = frozenset(("type", "source", "destination", "read_only"))
 CONTAINER_PORT_KEYS = frozenset(("port", "host_ip", "host_port"))
 DISK_MOUNT_KEYS = frozenset(
@@ -420,9 +423,14 @@ def _docker(path: str, check: dict) -> None:
             _docker_host(path + ".docker_host", check["docker_host"])
         _could_not_look(path, check, frozenset(("docker_host",)), frozenset(("containers",)))
         return
-    _record(path, check, frozenset(("status", "error", "docker_host", "containers")))
+    _record(path, check, frozenset(("status", "error", "docker_host", "containers")), frozenset(("compose",)))
     _opt_text(path + ".error", check["error"])
     _docker_host(path + ".docker_host", check["docker_host"])
+    if "compose" in check:
+        plugin = _record(path + ".compose", check["compose"], COMPOSE_PLUGIN_KEYS)
+        _enum(path + ".compose.status", plugin["status"], COMPOSE_PLUGIN_STATUSES)
+        _opt_pattern(path + ".compose.version", plugin["version"], _SEMVER, "a version (2.40.3)", 32)
+        _opt_text(path + ".compose.error", plugin["error"])
     containers = _list(path + ".containers", check["containers"], MAX_CONTAINERS)
     try:
         ok = _containers_fast(containers)

@@ -33,6 +33,12 @@ options:
       - Listing and inspecting N containers makes N+1 requests on one connection.
     type: int
     default: 10
+  compose:
+    description:
+      - Also report whether Docker Compose v2 (2.18 or newer) is installed as a docker CLI plugin on the
+        node, and its version (RV(docker.compose)). Steward asks for it on hosts with Compose projects.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -94,6 +100,13 @@ docker:
       type: str
       returned: always
       sample: Docker socket /var/run/docker.sock does not exist
+    compose:
+      description:
+        - Only when O(compose=true). V(ok), V(missing) (no docker-compose in a cli-plugins folder),
+          V(too_old) (older than 2.18) or V(error) (it did not say its version), with the version found.
+      type: dict
+      returned: when O(compose=true) and RV(docker.status=ok)
+      sample: {status: ok, version: 2.40.3, error: null}
     docker_host:
       description: The O(docker_host) that was asked.
       type: str

@@ -20,6 +20,9 @@ from steward.desired.inventory import DesiredStateError, load_desired
 from steward.interfaces.cli.main import main
 
 NAMES = list(AREAS)
+# the areas with a collector of their own (the others read one of these checks: Compose projects
+# read the docker check's containers)
+CHECKS = sorted({area.check for area in AREAS.values()})
 
 
 def observe_yml_checks() -> dict[str, str]:
@@ -31,11 +34,12 @@ def observe_yml_checks() -> dict[str, str]:
 
 def test_the_registry_node_observe_the_schema_and_the_roles_name_the_same_checks() -> None:
     roles = {p.name.removesuffix("_health") for p in (REPO / "roles").glob("*_health")}
-    assert sorted(NAMES) == sorted(observe_module.CHECKS), "plugins/modules/node_observe.py collects each area"
-    assert sorted(NAMES) == sorted(schema.CHECKS) == sorted(schema.STATUSES), "_world_schema.py judges each check"
-    assert sorted(NAMES) == sorted(roles), "one roles/<area>_health per area"
-    assert observe_yml_checks() == {name: f"{name}_health" for name in NAMES}, "observe.yml configures each"
-    for name in NAMES:
+    assert all(area.check in AREAS and AREAS[area.check].check == area.check for area in AREAS.values())
+    assert sorted(observe_module.CHECKS) == CHECKS, "plugins/modules/node_observe.py collects each check"
+    assert CHECKS == sorted(schema.CHECKS) == sorted(schema.STATUSES), "_world_schema.py judges each check"
+    assert sorted(roles) == CHECKS, "one roles/<check>_health per check"
+    assert observe_yml_checks() == {name: f"{name}_health" for name in CHECKS}, "observe.yml configures each"
+    for name in CHECKS:
         tasks = REPO / "roles" / f"{name}_health" / "tasks" / "observe.yml"
         assert tasks.is_file(), f"{tasks}: the entry point observe.yml imports"
         assert f"{name}_health_observe" in tasks.read_text(), f"{tasks} sets {name}_health_observe"
@@ -50,13 +54,14 @@ def test_each_area_judges_its_check_as_the_node_observe_action_does() -> None:
         "tailscale": with_value(good["tailscale"], ("peer_count",), -1),
         "mqtt": with_value(good["mqtt"], ("brokers", 0, "reachable"), "yes"),
     }
-    assert sorted(bad) == sorted(NAMES), "a malformed case for every area"
-    requested = dict.fromkeys(NAMES, {})
+    assert sorted(bad) == CHECKS, "a malformed case for every check"
+    requested = dict.fromkeys(CHECKS, {})
     kept, problems = observe_action.validated_checks(requested, good)
     assert kept == good and problems == []
     refused, problems = observe_action.validated_checks(requested, bad)
-    assert len(problems) == len(NAMES)
-    for name, area in AREAS.items():
+    assert len(problems) == len(CHECKS)
+    for area in AREAS.values():
+        name = area.check
         assert area.check_problem(good[name]) is None and check_problem(name, good[name]) is None
         why = area.check_problem(bad[name])
         assert why is not None and why.startswith(f"checks.{name}."), why
@@ -75,7 +80,7 @@ def test_each_area_is_named_once() -> None:
         assert area.targets(area.empty) == ()
     readme = (REPO / "README.md").read_text()
     for area in AREAS.values():
-        assert f"`{area.name}_health`" in readme and f"`{area.var}`" in readme, f"README names {area.var}"
+        assert f"`{area.check}_health`" in readme and f"`{area.var}`" in readme, f"README names {area.var}"
 
 
 def inventory(tmp_path: Path, hosts: dict[str, dict]) -> Path:

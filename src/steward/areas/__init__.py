@@ -12,9 +12,11 @@ from typing import Any
 
 from steward.areas import disk, mqtt, tailscale
 from steward.areas.base import Area, shared_check_problem
-from steward.areas.docker import containers
+from steward.areas.docker import compose, containers
 
-AREAS: Mapping[str, Area[Any]] = {area.name: area for area in (containers.AREA, disk.AREA, tailscale.AREA, mqtt.AREA)}
+AREAS: Mapping[str, Area[Any]] = {
+    area.name: area for area in (containers.AREA, compose.AREA, disk.AREA, tailscale.AREA, mqtt.AREA)
+}
 
 
 def check_problem(name: str, check: Any) -> str | None:

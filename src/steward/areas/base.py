@@ -12,6 +12,9 @@ registry, ``node_observe`` and the roles in step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from steward.core.model import Drift, Problem, Remedy
@@ -20,11 +23,36 @@ from steward.state.world import schema
 T = TypeVar("T")
 
 
+class SourceChanged(Exception):
+    """A file an area reads besides the inventory (a Compose project's) changed while it was read:
+    the read is torn, the file not broken; the loader treats it as an inventory that changed."""
+
+    def __init__(self, paths: list[str], why: str) -> None:
+        super().__init__(f"{', '.join(paths)} {why}")
+        self.paths = paths
+        self.why = why
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What an area may need besides its var to parse it: where the inventory lives (relative paths in
+    it, like a Compose project's ``src``, are resolved against that folder) and the templated values of
+    the other host vars the area names in its ``context_vars``."""
+
+    inventory_root: Path | None = None
+    hostvars: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Area(Protocol[T]):
     """One area. ``T`` is the area's own typed desired value (what ``parse`` makes of its var)."""
 
-    # the area's name: its key in a world file's ``checks`` and the area part of a drift key
+    # the area's name: the area part of a drift key
     name: str
+    # the world file's check it reads (``checks[check]``); its own name, unless it reads another
+    # area's collector (Compose projects read the docker check's containers)
+    check: str
+    # other host vars the loader templates and hands to parse() in the ParseContext
+    context_vars: tuple[str, ...]
     # the inventory variable holding the desired state, and older names still accepted for it
     # (each use of one is reported as deprecated, never an error)
     var: str
@@ -37,10 +65,13 @@ class Area(Protocol[T]):
     # the storm breaker measures "more than a fraction of one host's services" against them
     targets_are_services: bool
 
-    def parse(self, host: str, value: Any, var: str | None = None) -> tuple[T, list[Problem]]:
+    def parse(
+        self, host: str, value: Any, var: str | None = None, context: ParseContext | None = None
+    ) -> tuple[T, list[Problem]]:
         """The desired value from the templated var (None: not set), and every problem found.
 
-        ``var`` is the name the inventory used (the var or a deprecated one), so messages name it."""
+        ``var`` is the name the inventory used (the var or a deprecated one), so messages name it;
+        ``context`` is what the loader knows besides (ParseContext)."""
         ...
 
     def check_problem(self, check: Any) -> str | None:
@@ -53,6 +84,15 @@ class Area(Protocol[T]):
 
     def remediation(self, drift: Drift, want: T) -> Remedy | None:
         """The remedy for one of this area's drift items, from the inventory alone; None: a human must act."""
+        ...
+
+    def collateral(self, target: str, before: dict[str, Any], after: dict[str, Any]) -> str | None:
+        """What a fix of ``target`` changed that it must not have, from this area's check before the run
+        and after it (a Compose fix recreating another service of the project); None: nothing."""
+        ...
+
+    def sources(self, want: T) -> tuple[Path, ...]:
+        """Folders besides the inventory's files the desired value was read from (none for most areas)."""
         ...
 
     def targets(self, want: T) -> tuple[str, ...]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from steward.areas.base import shared_check_problem
+from steward.areas.base import ParseContext, shared_check_problem
 from steward.core.model import Drift, Problem, Remedy, could_not_look, slug
 
 
@@ -29,13 +30,17 @@ class DiskArea:
     """steward_disk versus checks.disk."""
 
     name = "disk"
+    check = "disk"
+    context_vars: tuple[str, ...] = ()
     var = "steward_disk"
     deprecated_vars: tuple[str, ...] = ()
     empty: tuple[DiskRule, ...] = ()
     remedy_modules: tuple[str, ...] = ("community.docker.docker_prune",)
     targets_are_services = False
 
-    def parse(self, host: str, value: Any, var: str | None = None) -> tuple[tuple[DiskRule, ...], list[Problem]]:
+    def parse(
+        self, host: str, value: Any, var: str | None = None, context: ParseContext | None = None
+    ) -> tuple[tuple[DiskRule, ...], list[Problem]]:
         var = var or self.var
         problems: list[Problem] = []
         if value is None:
@@ -173,6 +178,12 @@ class DiskArea:
 
     def check_problem(self, check: Any) -> str | None:
         return shared_check_problem(self.name, check)
+
+    def collateral(self, target: str, before: dict[str, Any], after: dict[str, Any]) -> str | None:
+        return None
+
+    def sources(self, want: Any) -> tuple[Path, ...]:
+        return ()
 
     def targets(self, want: tuple[DiskRule, ...]) -> tuple[str, ...]:
         return tuple(slug(rule.path) for rule in want)

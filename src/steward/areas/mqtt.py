@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from steward.areas.base import shared_check_problem
+from steward.areas.base import ParseContext, shared_check_problem
 from steward.core.model import NAME_RE, Drift, Problem, Remedy, could_not_look
 
 KEYS = {"name", "host", "port", "username", "password", "client_id", "roundtrip", "topic"}
@@ -23,13 +24,17 @@ class MqttArea:
     """steward_mqtt_brokers versus checks.mqtt."""
 
     name = "mqtt"
+    check = "mqtt"
+    context_vars: tuple[str, ...] = ()
     var = "steward_mqtt_brokers"
     deprecated_vars: tuple[str, ...] = ()
     empty: tuple[Broker, ...] = ()
     remedy_modules: tuple[str, ...] = ()
     targets_are_services = False
 
-    def parse(self, host: str, value: Any, var: str | None = None) -> tuple[tuple[Broker, ...], list[Problem]]:
+    def parse(
+        self, host: str, value: Any, var: str | None = None, context: ParseContext | None = None
+    ) -> tuple[tuple[Broker, ...], list[Problem]]:
         var = var or self.var
         if value is None:
             return (), []
@@ -121,6 +126,12 @@ class MqttArea:
 
     def check_problem(self, check: Any) -> str | None:
         return shared_check_problem(self.name, check)
+
+    def collateral(self, target: str, before: dict[str, Any], after: dict[str, Any]) -> str | None:
+        return None
+
+    def sources(self, want: Any) -> tuple[Path, ...]:
+        return ()
 
     def targets(self, want: tuple[Broker, ...]) -> tuple[str, ...]:
         return tuple(broker.name for broker in want)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from steward.areas.base import shared_check_problem
+from steward.areas.base import ParseContext, shared_check_problem
 from steward.core.model import Drift, Problem, Remedy, slug
 
 LOGIN_STATES = {"NeedsLogin", "NeedsMachineAuth"}
@@ -21,13 +22,17 @@ class TailscaleArea:
     """steward_tailscale versus checks.tailscale."""
 
     name = "tailscale"
+    check = "tailscale"
+    context_vars: tuple[str, ...] = ()
     var = "steward_tailscale"
     deprecated_vars: tuple[str, ...] = ()
     empty: TailscaleWant | None = None
     remedy_modules: tuple[str, ...] = ("ansible.builtin.service", "ansible.builtin.command")
     targets_are_services = False
 
-    def parse(self, host: str, value: Any, var: str | None = None) -> tuple[TailscaleWant | None, list[Problem]]:
+    def parse(
+        self, host: str, value: Any, var: str | None = None, context: ParseContext | None = None
+    ) -> tuple[TailscaleWant | None, list[Problem]]:
         var = var or self.var
         if value is None:
             return None, []
@@ -182,6 +187,12 @@ class TailscaleArea:
 
     def check_problem(self, check: Any) -> str | None:
         return shared_check_problem(self.name, check)
+
+    def collateral(self, target: str, before: dict[str, Any], after: dict[str, Any]) -> str | None:
+        return None
+
+    def sources(self, want: Any) -> tuple[Path, ...]:
+        return ()
 
     def targets(self, want: TailscaleWant | None) -> tuple[str, ...]:
         return () if want is None else ("daemon", *(slug(peer) for peer in want.expected_peers))

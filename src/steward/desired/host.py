@@ -7,6 +7,7 @@ A host's desired state holds one value per area, keyed by the area's name and ty
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from steward.areas import AREAS
@@ -44,3 +45,6 @@ class DesiredState:
     policy: Policy = field(default_factory=Policy)
     # one line per deprecated var name the inventory uses (logged once per read, never an error)
     deprecations: tuple[str, ...] = ()
+    # folders outside the inventory's own files that its desired state was read from (Compose
+    # projects): a change in one is a change of the inventory (load_desired_cached)
+    sources: tuple[Path, ...] = ()

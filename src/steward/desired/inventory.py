@@ -36,12 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from steward.areas import AREAS, Area
+from steward.areas.base import ParseContext, SourceChanged
 from steward.core.inert import terminal
 from steward.core.model import DesiredStateError, Problem
 from steward.desired.errors import InventoryChanged, InventoryUnreadable, NoHostMatched, NoStewardHost, error_fields
 from steward.desired.host import DesiredState, HostDesired
 from steward.desired.policy import POLICY_VAR, WINDOWS_VAR, Policy, parse_policy, parse_windows
-from steward.desired.signature import Signature, check_whole, settled_signature, signature
+from steward.desired.signature import Signature, check_whole, folders_signature, settled_signature, signature
 
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DIAGNOSIS_VAR = "steward_diagnosis"  # kept in globals for steward.diagnose.config (a group var of all:)
@@ -60,7 +61,7 @@ __all__ = [
     "load_desired_cached",
 ]
 log = logging.getLogger(__name__)
-_cache: dict[Path, tuple[Signature, DesiredState]] = {}
+_cache: dict[Path, tuple[Signature, DesiredState, Signature]] = {}
 
 
 def plain(value: Any) -> Any:
@@ -88,10 +89,10 @@ def load_desired_cached(inventory: Path) -> DesiredState:
     if not static or not os.access(inventory, os.R_OK) or (inventory.is_file() and os.access(inventory, os.X_OK)):
         return load_desired(inventory)
     hit = _cache.get(inventory)
-    if hit and hit[0] == signature(inventory):
+    if hit and hit[0] == signature(inventory) and hit[2] == folders_signature(hit[1].sources):
         return hit[1]  # byte for byte the files of a load that was checked whole
     sig, desired = _load_checked(inventory)
-    _cache[inventory] = (sig, desired)
+    _cache[inventory] = (sig, desired, folders_signature(desired.sources))
     return desired
 
 
@@ -236,7 +237,8 @@ def _load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
     loader = loader_class()
     try:
         with _strict_inventory():
-            read = _read(manager_class(loader=loader, sources=[str(inventory)]), loader)
+            root = (inventory if inventory.is_dir() else inventory.parent).resolve()
+            read = _read(manager_class(loader=loader, sources=[str(inventory)]), loader, root)
     except Exception as exc:
         check_whole(inventory, before, loader.reads)  # a parse that raced a writer: changed, not broken
         from ansible.errors import AnsibleError
@@ -259,7 +261,14 @@ def _load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
     deprecations = _deprecations(read.deprecated)
     for line in deprecations:  # once per read of the inventory, whatever the number of hosts
         log.warning("desired state: %s", line)
-    return before, DesiredState(hosts=read.hosts, globals=read.globals, policy=policy, deprecations=deprecations)
+    sources = tuple(
+        sorted(
+            {path for h in read.hosts.values() for name, area in AREAS.items() for path in area.sources(h.want(name))}
+        )
+    )
+    return before, DesiredState(
+        hosts=read.hosts, globals=read.globals, policy=policy, deprecations=deprecations, sources=sources
+    )
 
 
 def load_desired(inventory: Path) -> DesiredState:
@@ -306,7 +315,7 @@ def _deprecations(deprecated: dict[tuple[str, str], list[str]]) -> tuple[str, ..
     return tuple(lines)
 
 
-def _area_value(area: Area[Any], host: str, hv: Any, templar: Any, read: _Read) -> tuple[bool, Any]:
+def _area_value(area: Area[Any], host: str, hv: Any, templar: Any, read: _Read, root: Path | None) -> tuple[bool, Any]:
     """(True, the area's desired value) from the area's var or a deprecated name of it; (False, None)
     with the problem recorded when it cannot be had."""
     names = [var for var in (area.var, *area.deprecated_vars) if var in hv]
@@ -319,17 +328,23 @@ def _area_value(area: Area[Any], host: str, hv: Any, templar: Any, read: _Read) 
     var = names[0] if names else area.var
     if var != area.var:
         read.deprecated.setdefault((var, area.var), []).append(host)
+    values: dict[str, Any] = {}
+    for name in (var, *area.context_vars):  # the var, and the other host vars the area reads
+        try:
+            values[name] = plain(templar.template(hv.get(name)))
+        except Exception as exc:  # Ansible's templating errors have no common public base
+            read.problems.append((host, name, f"cannot be templated: {exc}"))
+            return False, None
+    raw, context_vars = values.pop(var), values
     try:
-        raw = plain(templar.template(hv.get(var)))
-    except Exception as exc:  # Ansible's templating errors have no common public base
-        read.problems.append((host, var, f"cannot be templated: {exc}"))
-        return False, None
-    value, problems = area.parse(host, raw, var)
+        value, problems = area.parse(host, raw, var, ParseContext(inventory_root=root, hostvars=context_vars))
+    except SourceChanged as exc:
+        raise InventoryChanged(exc.paths, exc.why) from None
     read.problems.extend(problems)
     return True, value
 
 
-def _read(manager: Any, loader: Any) -> _Read:
+def _read(manager: Any, loader: Any, root: Path | None = None) -> _Read:
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
 
@@ -346,7 +361,7 @@ def _read(manager: Any, loader: Any) -> _Read:
         templar = Templar(loader=loader, variables=hv)
         wants: dict[str, Any] = {}
         for area in AREAS.values():
-            ok, value = _area_value(area, name, hv, templar, read)
+            ok, value = _area_value(area, name, hv, templar, read, root)
             if ok:
                 wants[area.name] = value
         try:

@@ -62,6 +62,13 @@ def signature(inventory: Path) -> Signature:
     return tuple((path, *stats) for path, stats in sorted(out.items()))
 
 
+def folders_signature(folders: tuple[Path, ...]) -> Signature:
+    """The signature of every file under ``folders`` (Compose project folders the inventory names)."""
+    files = [p for folder in folders if folder.is_dir() for p in sorted(folder.rglob("*")) if p.is_file()]
+    out = {os.path.realpath(f): (*digest(str(f)), _mtime_ns(str(f))) for f in files}
+    return tuple((path, *stats) for path, stats in sorted(out.items()))
+
+
 def _young(sig: Signature) -> list[str]:
     """Files written less than SETTLE_SECONDS ago (a writer may be between two halves)."""
     now = time.time_ns()

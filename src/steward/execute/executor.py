@@ -28,6 +28,7 @@ from typing import Any
 
 from steward.ansible.runner import run_playbook
 from steward.areas import check_problem
+from steward.areas.docker.compose_hash import HASHES
 from steward.core.atomic import atomic_write_bytes, atomic_write_json
 from steward.core.locks import try_exclusive
 from steward.desired.inventory import DesiredStateError, load_desired_cached
@@ -65,6 +66,7 @@ class Executor:
     def __init__(self, settings: Settings, journal: Journal | None = None) -> None:
         self.settings = settings
         self.paths = settings.paths.ensure()
+        HASHES.use_file(settings.paths.compose_cache)  # Compose answers survive the process
         self.journal = journal or Journal(self.paths.journal)
         self.queue = ActionQueue(self.paths, self.journal)
         self.outcomes = Outcomes(self.paths)
@@ -197,6 +199,7 @@ class Executor:
         per_hour = desired.policy.max_runs_per_hour
         # checks that need no look first: an expired plan never costs a look, nor does a full budget
         stale: str | None = None
+        world: dict[str, Any] | None = None
         if parse_time(meta["expires_at"]) <= utcnow():
             stale = f"expired: TTL passed at {meta['expires_at']}"
         elif meta["host"] not in desired.hosts:
@@ -224,7 +227,7 @@ class Executor:
         if not self.budget.reserve(per_hour):
             return self._release(action_id, f"rate limit: {per_hour} runs in the last hour", report)
         copy = atomic_write_bytes(self.paths.runs / action_id / "playbook.yml", content)
-        self._execute(action_id, meta, copy, report)
+        self._execute(action_id, meta, copy, report, world)
 
     def _release(self, action_id: str, reason: str, report: PassReport) -> None:
         """Not now (no usable evidence, no run slot): back to approved/ for a later pass."""
@@ -238,7 +241,9 @@ class Executor:
         failures = self._look_backoff.get(action_id, (0, 0.0))[0] + 1
         self._look_backoff[action_id] = (failures, time.monotonic() + min(30 * 2 ** (failures - 1), 900))
 
-    def _execute(self, action_id: str, meta: dict[str, Any], playbook: Path, report: PassReport) -> None:
+    def _execute(
+        self, action_id: str, meta: dict[str, Any], playbook: Path, report: PassReport, before: dict[str, Any] | None
+    ) -> None:
         host = meta["host"]
         started = isotime()
         self.journal.append("action_running", action=action_id, key=meta["key"], host=host, pid=os.getpid())
@@ -259,7 +264,7 @@ class Executor:
         folder = "done" if result["status"] == "succeeded" else "failed"
         self.queue.move(action_id, "running", folder, f"action_{result['status']}", result=result, rc=result["rc"])
         (report.succeeded if folder == "done" else report.failed).append(action_id)
-        result["verification"] = verify(self.settings, self.journal, self.outcomes, action_id, meta)
+        result["verification"] = verify(self.settings, self.journal, self.outcomes, action_id, meta, before)
         atomic_write_json(self.queue.result(folder, action_id), {"id": action_id, "folder": folder, **result})
 
     def watch(self, interval: float = 5.0, max_passes: int | None = None) -> None:

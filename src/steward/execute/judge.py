@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from steward.areas import AREAS
 from steward.desired.inventory import DesiredState
 from steward.plan.drift import Drift, blind_spot, compute_drift
 from steward.state.world import parse_time
@@ -58,3 +59,15 @@ def fixed(meta: dict[str, Any], desired: DesiredState, world: dict[str, Any], no
     if verdict.drift is None:
         return True, "drift gone"
     return False, "drift still present after the run"
+
+
+def collateral(key: str, before: dict[str, Any] | None, after: dict[str, Any]) -> str | None:
+    """What the run changed besides its target (the area says), comparing the look before it with after."""
+    _host, area_name, target, _kind = key.split("/", 3)
+    area = AREAS.get(area_name)
+    if area is None or before is None:
+        return None
+    was, now = (before.get("checks") or {}).get(area.check), (after.get("checks") or {}).get(area.check)
+    if not (isinstance(was, dict) and isinstance(now, dict)) or was.get("status") != "ok" or now.get("status") != "ok":
+        return None
+    return area.collateral(target, was, now)

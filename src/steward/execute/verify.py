@@ -12,7 +12,7 @@ from typing import Any
 from steward.ansible.observe import observe
 from steward.areas import check_problem
 from steward.desired.inventory import DesiredStateError, load_desired_cached
-from steward.execute.judge import fixed
+from steward.execute.judge import collateral, fixed
 from steward.state.journal import Journal, utcnow
 from steward.state.outcomes import Outcomes
 from steward.state.settings import Settings
@@ -20,9 +20,16 @@ from steward.state.world import WorldFileError, validate_world
 
 
 def verify(
-    settings: Settings, journal: Journal, outcomes: Outcomes, action_id: str, meta: dict[str, Any]
+    settings: Settings,
+    journal: Journal,
+    outcomes: Outcomes,
+    action_id: str,
+    meta: dict[str, Any],
+    before: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The verdict ({verified: True/False/None, reason, ...}), journaled and recorded."""
+    """The verdict ({verified: True/False/None, reason, ...}), journaled and recorded.
+
+    ``before`` is the look taken right before the run: what else the run changed is judged against it."""
     host = meta["host"]
     try:
         outcome = observe(settings, journal, limit=host)
@@ -50,6 +57,9 @@ def verify(
     if desired and world:
         verdict["observed_at"] = world["observed_at"]
         verdict["verified"], verdict["reason"] = fixed(meta, desired, world, utcnow())
+        also = collateral(meta["key"], before, world) if verdict["verified"] else None
+        if also:
+            verdict["verified"], verdict["reason"] = False, f"drift gone, but {also}"
     if verdict["verified"] is None:  # undetermined: journaled, but no failure is counted
         journal.append("action_unverified", action=action_id, key=meta["key"], host=host, reason=verdict["reason"])
         return verdict

@@ -45,8 +45,9 @@ def host_level_drift(host: str, world: dict[str, Any], now: datetime, stale_afte
 
 
 def observed_areas(world: dict[str, Any]) -> set[str]:
-    """Areas this observation speaks for: 'host' always, and each check that ran."""
-    return {"host", *(world.get("checks") or {})}
+    """Areas this observation speaks for: 'host' always, each check that ran, and each area reading one."""
+    ran = set(world.get("checks") or {})
+    return {"host", *ran, *(name for name, area in AREAS.items() if area.check in ran)}
 
 
 def blind_spot(world: dict[str, Any] | None, area: str, now: datetime, stale_after: int) -> str | None:
@@ -56,11 +57,12 @@ def blind_spot(world: dict[str, Any] | None, area: str, now: datetime, stale_aft
     blocked = host_level_drift(world["host"], world, now, stale_after)
     if blocked is not None:
         return blocked.summary
-    check = (world.get("checks") or {}).get(area)
+    name = AREAS[area].check if area in AREAS else area
+    check = (world.get("checks") or {}).get(name)
     if not isinstance(check, dict):
-        return f"the {area} check did not run in the newest observation"
+        return f"the {name} check did not run in the newest observation"
     if check.get("status") != "ok":
-        return f"the {area} check could not look ({check.get('status')}: {check.get('error')})"
+        return f"the {name} check could not look ({check.get('status')}: {check.get('error')})"
     return None
 
 
@@ -73,7 +75,7 @@ def compute_drift(desired: HostDesired, world: dict[str, Any] | None, now: datet
         return [blocked]
     drifts: list[Drift] = []
     for name, area in AREAS.items():
-        check = (world.get("checks") or {}).get(name)
+        check = (world.get("checks") or {}).get(area.check)
         if isinstance(check, dict):
             drifts.extend(area.drift(desired.host, desired.want(name), check))
     return drifts

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from steward.areas import check_problem
+from steward.areas.docker.compose_hash import HASHES
 from steward.core.locks import exclusive, try_exclusive
 from steward.desired.inventory import (
     DesiredState,
@@ -57,6 +58,7 @@ class Engine:
     def __init__(self, settings: Settings, journal: Journal | None = None) -> None:
         self.settings = settings
         self.journal = journal or Journal(settings.paths.journal)
+        HASHES.use_file(settings.paths.compose_cache)  # Compose answers survive the process
         self.queue = ActionQueue(settings.paths, self.journal)
         self.silences = Silences(settings.paths, self.journal)
         self.outcomes = Outcomes(settings.paths)

@@ -70,6 +70,11 @@ class StatePaths:
         return self.engine / "observations.json"
 
     @property
+    def compose_cache(self) -> Path:
+        """What `docker compose config` answered per project folder content (only a cache)."""
+        return self.engine / "compose-cache.json"
+
+    @property
     def last_good(self) -> Path:
         return self.engine / "last_good.json"
 

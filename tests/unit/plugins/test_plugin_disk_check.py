@@ -97,10 +97,16 @@ class Mounter:
         errors = []
         self.stop_fuse_daemons()
         for path in reversed(self._mounted):
-            try:
-                _run("umount", str(path))
-            except RuntimeError as exc:
-                errors.append(str(exc))
+            # a collector thread blocked on a hung FUSE mount lets go only once the aborted connection
+            # reaches it: "target is busy" for a moment after the daemon's fd is closed (seen under load)
+            for attempt in range(20):
+                try:
+                    _run("umount", str(path))
+                    break
+                except RuntimeError as exc:
+                    if attempt == 19:
+                        errors.append(str(exc))
+                    time.sleep(0.25)
         if errors:
             # Never rmtree through a mount that is still there.
             raise RuntimeError("; ".join(errors))

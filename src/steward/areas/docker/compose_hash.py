@@ -20,6 +20,7 @@ written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,11 +28,13 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from steward.core.atomic import atomic_write_json, read_regular_file
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 TIMEOUT = 60
+MAX_ENTRIES = 500  # project versions remembered (each a few kB)
 
 
 class ComposeConfigError(Exception):
@@ -110,50 +113,144 @@ def parse_hash_lines(text: str) -> dict[str, str]:
     return hashes
 
 
+def fingerprint(service: dict[str, Any]) -> dict[str, str]:
+    """A service's resolved config as path -> digest of the value (``environment.TZ``, ``volumes[0]``).
+
+    Two fingerprints name what differs between two versions of a service without holding a value:
+    environment values never leave the inventory's files, not even into the state folder's cache."""
+    out: dict[str, str] = {}
+    for key, value in service.items():
+        if isinstance(value, dict) and key in MAPPED_KEYS:
+            for k, v in value.items():
+                out[f"{key}.{k}"] = _digest(v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                out[f"{key}[{i}]"] = _digest(v)
+        else:
+            out[key] = _digest(value)
+    return out
+
+
+MAPPED_KEYS = frozenset(("environment", "labels", "networks", "healthcheck", "deploy", "logging", "sysctls", "ulimits"))
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _service_facts(name: str, service: dict[str, Any], config_hash: str) -> dict[str, Any]:
+    """What the controller keeps of one resolved service: no environment value among it."""
+    env = service.get("environment") or {}
+    return {
+        "hash": config_hash,
+        "image": service.get("image"),
+        "container_name": service.get("container_name"),
+        "healthcheck": bool(service.get("healthcheck")) and not (service.get("healthcheck") or {}).get("disable"),
+        "env": sorted(env) if isinstance(env, dict) else [],
+        "volumes": sorted(str(v.get("target")) for v in service.get("volumes") or [] if isinstance(v, dict)),
+        "ports": sorted(
+            f"{p.get('target')}/{p.get('protocol') or 'tcp'}" for p in service.get("ports") or [] if isinstance(p, dict)
+        ),
+        "labels": sorted(service.get("labels") or {}),
+        "fingerprint": fingerprint(service),
+    }
+
+
 class ComposeHashes:
-    """Desired per-service config hashes, cached on the folder's content and the arguments."""
+    """Desired per-service config hashes and facts, cached on the folder's content and the arguments.
+
+    The cache is also the controller's memory of earlier versions of a project: a container created
+    from a version seen before (its config-hash label) is compared key by key with the desired one."""
 
     def __init__(self, cache_file: Path | None = None) -> None:
         self.cache_file = cache_file
         self.subprocess_runs = 0
-        self._cache: dict[str, dict[str, str]] = self._load()
+        self._cache: dict[str, dict[str, Any]] = self._load()
 
-    def _load(self) -> dict[str, dict[str, str]]:
+    def use_file(self, cache_file: Path) -> None:
+        """Keep the cache in ``cache_file`` from now on (entries already there are added)."""
+        if cache_file != self.cache_file:
+            self.cache_file = cache_file
+            known = self._load()
+            unsaved = self._cache.keys() - known.keys()
+            self._cache = {**known, **self._cache}
+            if unsaved:  # read before the file was named (the inventory is read first): keep them too
+                self._save()
+
+    def _load(self) -> dict[str, dict[str, Any]]:
         if self.cache_file is None:
             return {}
         try:
             doc = json.loads(read_regular_file(self.cache_file))
         except (OSError, ValueError):
             return {}  # a cache is only a cache: a missing or torn one costs subprocesses, nothing else
-        entries = doc.get("entries") if isinstance(doc, dict) else None
+        entries = doc.get("entries") if isinstance(doc, dict) and doc.get("schema") == 2 else None
         if not isinstance(entries, dict):
             return {}
-        return {
-            k: v
-            for k, v in entries.items()
-            if isinstance(v, dict) and all(isinstance(s, str) and isinstance(h, str) for s, h in v.items())
-        }
+        return {k: v for k, v in entries.items() if isinstance(v, dict) and _entry_ok(v)}
 
-    def _key(self, source: ProjectSource) -> str:
-        parts: Sequence[str] = (source.name, source.node_dir, ",".join(source.profiles), folder_digest(source.folder))
+    def _key(self, source: ProjectSource, digest: str) -> str:
+        parts: Sequence[str] = (source.name, source.node_dir, ",".join(source.profiles), digest)
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def hashes(self, source: ProjectSource) -> dict[str, str]:
-        key = self._key(source)
+    def describe(self, source: ProjectSource) -> dict[str, dict[str, Any]]:
+        """Per service of the project (profiles applied): its facts (see `_service_facts`)."""
+        digest = folder_digest(source.folder)
+        key = self._key(source, digest)
         cached = self._cache.get(key)
         if cached is not None:
-            return dict(cached)
+            return cached["services"]
         self.subprocess_runs += 1
-        result = parse_hash_lines(run_compose(source, "config", "--hash", "*"))
-        self._cache[key] = result
-        if self.cache_file is not None:
-            live = {key: result, **{k: v for k, v in list(self._cache.items())[-500:] if k != key}}
-            atomic_write_json(self.cache_file, {"schema": 1, "entries": live})
-        return dict(result)
+        hashes = parse_hash_lines(run_compose(source, "config", "--hash", "*"))
+        project = json.loads(run_compose(source, "config", "--format", "json"))
+        if folder_digest(source.folder) != digest:
+            raise ProjectChanged(f"{source.folder} changed while docker compose read it")
+        services = project.get("services") if isinstance(project, dict) else None
+        if not isinstance(services, dict):
+            raise ComposeConfigError(f"{source.compose_file}: docker compose config gave no services")
+        result = {
+            name: _service_facts(name, svc, hashes.get(name, ""))
+            for name, svc in sorted(services.items())
+            if isinstance(svc, dict)
+        }
+        self._cache.pop(key, None)
+        self._cache[key] = {"project": source.name, "services": result}  # the newest last
+        self._save()
+        return result
 
-    def config(self, source: ProjectSource) -> dict[str, object]:
-        """The resolved project (`docker compose config --format json`) — for naming what differs."""
-        doc = json.loads(run_compose(source, "config", "--format", "json"))
-        if not isinstance(doc, dict):
-            raise ComposeConfigError(f"{source.compose_file}: docker compose config gave no project")
-        return doc
+    def _save(self) -> None:
+        if self.cache_file is None:
+            return
+        live = dict(list(self._cache.items())[-MAX_ENTRIES:])
+        with contextlib.suppress(OSError):  # a cache is only a cache: not kept, the answer is still right
+            atomic_write_json(self.cache_file, {"schema": 2, "entries": live})
+
+    def hashes(self, source: ProjectSource) -> dict[str, str]:
+        return {name: facts["hash"] for name, facts in self.describe(source).items()}
+
+    def earlier(self, project: str, service: str, config_hash: str) -> dict[str, str] | None:
+        """The fingerprint of a version of ``project``'s ``service`` seen before with that hash."""
+        for entry in self._cache.values():
+            if entry["project"] != project:
+                continue
+            facts = entry["services"].get(service)
+            if isinstance(facts, dict) and facts.get("hash") == config_hash:
+                return dict(facts.get("fingerprint") or {})
+        return None
+
+
+def _entry_ok(entry: dict[str, Any]) -> bool:
+    services = entry.get("services")
+    return (
+        isinstance(entry.get("project"), str)
+        and isinstance(services, dict)
+        and all(isinstance(f, dict) and isinstance(f.get("hash"), str) for f in services.values())
+    )
+
+
+class ProjectChanged(ComposeConfigError):
+    """A project file changed while Compose read it: the read is torn, not the file broken."""
+
+
+# one per process: the loader, the engine and the executor share what the binary answered
+HASHES = ComposeHashes()

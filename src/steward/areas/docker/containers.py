@@ -8,11 +8,12 @@ the containers of a project, and Compose projects will be an area of their own b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from deepdiff import DeepDiff
 
-from steward.areas.base import shared_check_problem
+from steward.areas.base import ParseContext, shared_check_problem
 from steward.areas.docker.container_config import CONFIG_KEYS, ContainerConfig, parse_config, would_drop
 from steward.core.model import NAME_RE, Drift, Problem, Remedy, could_not_look
 
@@ -134,13 +135,17 @@ class ContainersArea:
     """steward_containers (formerly steward_services) versus checks.docker."""
 
     name = "docker"
+    check = "docker"
+    context_vars: tuple[str, ...] = ()
     var = "steward_containers"
     deprecated_vars: tuple[str, ...] = ("steward_services",)
     empty: tuple[Container, ...] = ()
     remedy_modules: tuple[str, ...] = ("community.docker.docker_container",)
     targets_are_services = True
 
-    def parse(self, host: str, value: Any, var: str | None = None) -> tuple[tuple[Container, ...], list[Problem]]:
+    def parse(
+        self, host: str, value: Any, var: str | None = None, context: ParseContext | None = None
+    ) -> tuple[tuple[Container, ...], list[Problem]]:
         var = var or self.var
         problems: list[Problem] = []
         if value is None:
@@ -297,6 +302,12 @@ class ContainersArea:
 
     def check_problem(self, check: Any) -> str | None:
         return shared_check_problem(self.name, check)
+
+    def collateral(self, target: str, before: dict[str, Any], after: dict[str, Any]) -> str | None:
+        return None
+
+    def sources(self, want: Any) -> tuple[Path, ...]:
+        return ()
 
     def targets(self, want: tuple[Container, ...]) -> tuple[str, ...]:
         return tuple(container.name for container in want)
