@@ -75,12 +75,20 @@ def test_an_edited_env_value_recreates_that_one_service_and_keeps_its_data_and_t
     assert "Lisbon" not in text and "Berlin" not in text, "no environment value in a pending playbook"
     assert "community.docker.docker_compose_v2" in text and "- broker" in text and "down" not in text
 
-    os.rename(playbook, settings.paths.actions / "approved" / playbook.name)
+    # the dry run beside it (never inside the signed file): a recreate of that one container
     action_id = playbook.stem
+    dry_run = json.loads(playbook.with_name(f"{action_id}.preview.json").read_text())
+    assert dry_run["error"] is None, dry_run
+    assert [(a["status"], a["id"]) for a in dry_run["actions"]] == [("Recreate", "homeauto-broker-1")], dry_run
+    shown = cli_json(capsys, "show", action_id)
+    assert shown["preview"]["actions"] == dry_run["actions"]
+
+    os.rename(playbook, settings.paths.actions / "approved" / playbook.name)
     report = cli_json(capsys, "execute", "--once")
     assert report["succeeded"] == [action_id], report
     result = json.loads((settings.paths.actions / "done" / f"{action_id}.result.json").read_text())
     assert result["verification"]["verified"] is True
+    assert (settings.paths.actions / "done" / f"{action_id}.preview.json").is_file(), "carried along"
 
     broker = inspect("saturn", "homeauto-broker-1")
     assert "TZ=Europe/Lisbon" in broker["Config"]["Env"]
@@ -176,3 +184,30 @@ def test_a_compose_file_with_a_syntax_error_stops_the_cycle_naming_the_file(
     err = capsys.readouterr().err
     assert "saturn" in err and "steward_compose_projects[0] (homeauto).src" in err and str(compose) in err
     assert pending(settings) == []
+
+
+def test_a_dry_run_of_another_kind_right_before_the_run_expires_the_plan_with_both(
+    lab: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = lab
+    inv = inventory_copy(tmp_path, monkeypatch)
+    compose = inv / "services" / "homeauto" / "compose.yml"
+    cli_json(capsys, "observe")
+    compose.write_text(compose.read_text().replace("TZ: Europe/Berlin", "TZ: Europe/Lisbon"))
+    cli_json(capsys, "observe")
+    cli_json(capsys, "observe")
+    (playbook,) = pending(settings)
+    stored = playbook.with_name(f"{playbook.stem}.preview.json")
+    written = json.loads(stored.read_text())
+    # what the dry run said when it was written, as if the project had been another then
+    written["actions"] = [{"what": "container", "id": "homeauto-broker-1", "status": "Starting"}]
+    stored.write_text(json.dumps(written))
+    broker_id = inspect("saturn", "homeauto-broker-1")["Id"]
+
+    os.rename(playbook, settings.paths.actions / "approved" / playbook.name)
+    report = cli_json(capsys, "execute", "--once")
+    assert report["expired"] == [playbook.stem] and report["ran"] == []
+    result = json.loads((settings.paths.actions / "expired" / f"{playbook.stem}.result.json").read_text())
+    assert "the dry run now says Recreate homeauto-broker-1" in result["reason"]
+    assert "when the action was written it said Starting homeauto-broker-1" in result["reason"]
+    assert inspect("saturn", "homeauto-broker-1")["Id"] == broker_id, "nothing ran"

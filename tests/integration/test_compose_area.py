@@ -239,3 +239,35 @@ def test_verification_fails_a_fix_that_recreated_another_service_of_the_project(
     )
     assert collateral("piha/docker/web/wrong_image", world("a" * 12), world("b" * 12)) is None
     assert collateral(key, None, world("b" * 12)) is None  # no look before the run: nothing to compare
+
+
+def test_a_project_file_written_while_the_inventory_is_read_is_a_changed_inventory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from steward.desired import inventory as loader
+    from steward.desired.errors import InventoryChanged
+
+    inv = inventory(tmp_path)
+    load_desired_cached(inv)
+    compose = tmp_path / "services" / "home" / "compose.yml"
+    compose.write_text(COMPOSE.replace("Europe/Berlin", "UTC"))  # an edit: the next load reads it
+    real = loader._load_checked
+
+    def racing(path: Path) -> Any:
+        got = real(path)
+        compose.write_text(COMPOSE.replace("Europe/Berlin", "Asia/Tokyo"))  # ... and another during that read
+        return got
+
+    monkeypatch.setattr(loader, "_load_checked", racing)
+    with pytest.raises(InventoryChanged):
+        load_desired_cached(inv)
+
+
+def test_the_example_homelab_inventory_and_its_compose_projects_are_read() -> None:
+    from helpers import REPO
+
+    desired = load_desired(REPO / "inventory" / "hosts.yml")
+    projects = {h: [p.name for p in d.want("compose")] for h, d in desired.hosts.items()}
+    assert projects == {"saturn": ["gitea"], "solaria": ["ollama"], "piha": ["homeauto"], "vps": ["caddy"]}
+    (homeauto,) = desired.hosts["piha"].want("compose")
+    assert set(homeauto.watched) == {"broker", "homeassistant", "dash"}

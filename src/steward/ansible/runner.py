@@ -35,6 +35,8 @@ class RunOutcome:
     # observe runs: the world document node_observe returned per host (what this run saw, whatever
     # another run wrote to world/<host>.json since)
     worlds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # docker_compose_v2 results: the actions Compose took (or, in check mode, would take)
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +47,7 @@ class RunOutcome:
 
 
 NODE_OBSERVE = {"homelab.steward.node_observe", "node_observe"}
+COMPOSE = {"community.docker.docker_compose_v2", "docker_compose_v2"}
 RESULT_EVENTS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",
@@ -78,6 +81,7 @@ def run_playbook(
     tasks: list[dict[str, Any]] = []
     stats: dict[str, dict[str, int]] = {}
     worlds: dict[str, dict[str, Any]] = {}
+    actions: list[dict[str, Any]] = []
 
     def on_event(event: dict[str, Any]) -> bool:
         kind = RESULT_EVENTS.get(event.get("event", ""))
@@ -95,6 +99,8 @@ def run_playbook(
             )
             if kind == "ok" and data.get("task_action") in NODE_OBSERVE and isinstance(res.get("world"), dict):
                 worlds[str(data.get("host"))] = res["world"]
+            if kind == "ok" and data.get("task_action") in COMPOSE and isinstance(res.get("actions"), list):
+                actions.extend(a for a in res["actions"] if isinstance(a, dict))
         elif event.get("event") == "playbook_on_stats":
             for counter in ("ok", "changed", "failures", "unreachable", "skipped"):
                 for host, n in (data.get(counter) or {}).items():
@@ -112,6 +118,7 @@ def run_playbook(
         hosts=stats,
         tasks=tasks,
         worlds=worlds,
+        actions=actions,
     )
 
 

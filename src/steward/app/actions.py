@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from steward.app.diagnose import diagnosis_for
+from steward.app.preview import preview_for
 from steward.core.atomic import read_regular_file
 from steward.state.actions import ActionInfo, ActionQueue
 from steward.state.journal import Journal
@@ -35,13 +36,20 @@ class ActionDetail:
     playbook: str | None  # the file's text (None for a symlink or a folder: never followed)
     result: Any  # the result file's JSON, {"unreadable": why}, or None while there is none
     diagnosis: dict[str, Any] | None = None  # a model's reading (app/diagnose.diagnosis_for), None when off
+    preview: dict[str, Any] | None = None  # a Compose remedy's dry run (app/preview.preview_for), None: none
 
     @property
     def folder(self) -> str:
         return self.info.folder
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.info.as_dict(), "result": self.result, "playbook": self.playbook, "diagnosis": self.diagnosis}
+        return {
+            **self.info.as_dict(),
+            "result": self.result,
+            "playbook": self.playbook,
+            "diagnosis": self.diagnosis,
+            "preview": self.preview,
+        }
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ def show(settings: Settings, action_id: str) -> ActionDetail:
         playbook=playbook,
         result=result,
         diagnosis=diagnosis_for(settings, action_id, folder),
+        preview=preview_for(settings, action_id, folder),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from steward.ansible.observe import observe as run_observe
 from steward.ansible.runner import RunOutcome
 from steward.app.plan import CycleReport, plan
+from steward.app.preview import preview_new
 from steward.state.journal import Journal
 from steward.state.settings import Settings
 
@@ -48,4 +49,7 @@ def observe(settings: Settings, limit: str | None = None, plan_after: bool = Tru
     DesiredStateError (journaled, nothing run) when the inventory or the limit cannot be used."""
     journal = Journal(settings.paths.journal)
     look = run_observe(settings, journal, limit=limit)
-    return ObserveResult(look=look, plan=plan(settings, journal) if plan_after else None)
+    report = plan(settings, journal) if plan_after else None
+    if report is not None and report.new_actions:
+        preview_new(settings, report.new_actions)  # the dry run beside each new Compose action
+    return ObserveResult(look=look, plan=report)

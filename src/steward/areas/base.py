@@ -41,6 +41,9 @@ class ParseContext:
 
     inventory_root: Path | None = None
     hostvars: Mapping[str, Any] = field(default_factory=dict)
+    # one scratch dict shared by every parse of one read of the inventory (what an area computed
+    # once for the fleet, like a project folder's digest, is not computed again per host)
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 class Area(Protocol[T]):

@@ -41,6 +41,7 @@ from steward.core.inert import terminal
 from steward.core.model import DesiredStateError, Problem
 from steward.desired.errors import InventoryChanged, InventoryUnreadable, NoHostMatched, NoStewardHost, error_fields
 from steward.desired.host import DesiredState, HostDesired
+from steward.desired.plain import plain
 from steward.desired.policy import POLICY_VAR, WINDOWS_VAR, Policy, parse_policy, parse_windows
 from steward.desired.signature import Signature, check_whole, folders_signature, settled_signature, signature
 
@@ -64,35 +65,21 @@ log = logging.getLogger(__name__)
 _cache: dict[Path, tuple[Signature, DesiredState, Signature]] = {}
 
 
-def plain(value: Any) -> Any:
-    """Ansible 2.19 returns tagged str/dict/list subclasses; keep only plain Python data."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, dict):
-        return {plain(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
 def load_desired_cached(inventory: Path) -> DesiredState:
-    """load_desired, reused while no inventory file changed (long-running processes, benchmarks).
-
-    Only for inventories made of files: an executable or plugin source is re-read every time."""
+    """load_desired, reused while no inventory file (nor project folder) changed; for inventories of
+    files only: an executable or plugin source is re-read every time. A folder written during the read: changed."""
     static = inventory.is_dir() or inventory.suffix in (".yml", ".yaml", ".ini", ".json", "")
     if not static or not os.access(inventory, os.R_OK) or (inventory.is_file() and os.access(inventory, os.X_OK)):
         return load_desired(inventory)
     hit = _cache.get(inventory)
-    if hit and hit[0] == signature(inventory) and hit[2] == folders_signature(hit[1].sources):
+    before = folders_signature(hit[1].sources) if hit else ()
+    if hit and hit[0] == signature(inventory) and hit[2] == before:
         return hit[1]  # byte for byte the files of a load that was checked whole
     sig, desired = _load_checked(inventory)
-    _cache[inventory] = (sig, desired, folders_signature(desired.sources))
+    after = folders_signature(desired.sources)
+    if hit and desired.sources == hit[1].sources and after != before:  # a project file written meanwhile
+        raise InventoryChanged(sorted({p for p, *_ in set(before) ^ set(after)}))
+    _cache[inventory] = (sig, desired, after)
     return desired
 
 
@@ -305,6 +292,7 @@ class _Read:
     problems: list[Problem] = field(default_factory=list)
     steward_hosts: list[str] = field(default_factory=list)
     deprecated: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (old, new) -> hosts
+    memo: dict[Any, Any] = field(default_factory=dict)  # ParseContext.memo: shared by this read's parses
 
 
 def _deprecations(deprecated: dict[tuple[str, str], list[str]]) -> tuple[str, ...]:
@@ -337,7 +325,7 @@ def _area_value(area: Area[Any], host: str, hv: Any, templar: Any, read: _Read, 
             return False, None
     raw, context_vars = values.pop(var), values
     try:
-        value, problems = area.parse(host, raw, var, ParseContext(inventory_root=root, hostvars=context_vars))
+        value, problems = area.parse(host, raw, var, ParseContext(root, context_vars, read.memo))
     except SourceChanged as exc:
         raise InventoryChanged(exc.paths, exc.why) from None
     read.problems.extend(problems)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from steward.ansible.preview import changed_kind, previewable, read_preview, take_preview
 from steward.ansible.runner import run_playbook
 from steward.areas import check_problem
 from steward.areas.docker.compose_hash import HASHES
@@ -41,7 +42,7 @@ from steward.plan.report import world_unusable
 from steward.state.actions import ActionQueue, QueueError
 from steward.state.journal import Journal, isotime, utcnow
 from steward.state.outcomes import Outcomes
-from steward.state.paths import DIAGNOSIS_SUFFIX, recheck
+from steward.state.paths import PREVIEW_SUFFIX, SIDECAR_SUFFIXES, recheck
 from steward.state.settings import Settings
 from steward.state.world import load_world, parse_time
 
@@ -141,7 +142,7 @@ class Executor:
         return report
 
     def _process_entry(self, entry: Path, report: PassReport) -> None:
-        if entry.name.endswith((".result.json", DIAGNOSIS_SUFFIX)):
+        if entry.name.endswith((".result.json", *SIDECAR_SUFFIXES)):
             return  # beside an action (its result, its diagnosis): text, never an action to claim
         if entry.is_symlink() or not entry.is_file():
             if quarantine_foreign(self.paths, self.journal, entry, "not a regular file (symlink or folder)"):
@@ -219,7 +220,7 @@ class Executor:
                 self._back_off_looking(action_id)
                 return self._release(action_id, why, report)
             self._look_backoff.pop(action_id, None)
-            stale = stale_reason(meta, desired, world, utcnow())
+            stale = stale_reason(meta, desired, world, utcnow()) or self._dry_run_changed(action_id, meta, play)
         if stale:
             self._settle(action_id, "expired", "action_expired", "expired", stale)
             report.expired.append(action_id)
@@ -228,6 +229,17 @@ class Executor:
             return self._release(action_id, f"rate limit: {per_hour} runs in the last hour", report)
         copy = atomic_write_bytes(self.paths.runs / action_id / "playbook.yml", content)
         self._execute(action_id, meta, copy, report, world)
+
+    def _dry_run_changed(self, action_id: str, meta: dict[str, Any], play: dict[str, Any]) -> str | None:
+        """A Compose remedy: its dry run again, right before the run; of another kind than the stored one -> stale."""
+        tasks = play.get("tasks") or []
+        if not previewable(tasks):
+            return None
+        stored = self.queue.path("running", action_id).with_name(action_id + PREVIEW_SUFFIX)
+        now = take_preview(self.settings, meta["host"], action_id, tasks)  # is_the_remedy: the inventory's tasks
+        why = changed_kind(read_preview(stored), now)
+        atomic_write_json(self.paths.runs / action_id / "preview-before-run.json", now)
+        return why
 
     def _release(self, action_id: str, reason: str, report: PassReport) -> None:
         """Not now (no usable evidence, no run slot): back to approved/ for a later pass."""

@@ -25,7 +25,14 @@ from steward.core.atomic import NotARegularFile, atomic_move, atomic_write_json,
 from steward.core.locks import try_exclusive
 from steward.state.journal import Journal, isotime
 from steward.state.ledger import Ledger
-from steward.state.paths import DIAGNOSIS_SUFFIX, ENDED_FOLDERS, OPEN_FOLDERS, QUEUE_FOLDERS, StatePaths
+from steward.state.paths import (
+    DIAGNOSIS_SUFFIX,
+    ENDED_FOLDERS,
+    OPEN_FOLDERS,
+    QUEUE_FOLDERS,
+    SIDECAR_SUFFIXES,
+    StatePaths,
+)
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 VIA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # a surface's name (cli, web, telegram, file), never free text
@@ -165,7 +172,8 @@ class ActionQueue:
             raise ActionNotFound(f"{action_id} is no longer in {src}/ (moved by someone else?)") from None
         except FileExistsError:
             raise QueueError(f"{target} already exists; refusing to overwrite it") from None
-        self._carry_diagnosis(source.with_name(f"{action_id}{DIAGNOSIS_SUFFIX}"), target)
+        for suffix in SIDECAR_SUFFIXES:
+            self._carry(source.with_name(f"{action_id}{suffix}"), target, suffix)
         if result is not None:
             atomic_write_json(
                 target.with_name(target.stem + ".result.json"),
@@ -179,12 +187,13 @@ class ActionQueue:
         )
         return target
 
-    def _carry_diagnosis(self, diagnosis: Path, target: Path) -> bool:
-        """Move the action's diagnosis (ID.diagnosis.json, text beside it, never part of it) next to
-        `target`. A missing one, a symlink, or a name already taken there is left where it is: the
-        action's own move has happened and never fails for its diagnosis."""
+    def _carry(self, sidecar: Path, target: Path, suffix: str = DIAGNOSIS_SUFFIX) -> bool:
+        """Move a file kept beside the action (its diagnosis ID.diagnosis.json, its dry run
+        ID.preview.json: text beside it, never part of it) next to `target`. A missing one, a symlink,
+        or a name already taken there is left where it is: the action's own move has happened and
+        never fails for what is beside it."""
         try:
-            atomic_move(diagnosis, target.with_name(target.stem + DIAGNOSIS_SUFFIX))
+            atomic_move(sidecar, target.with_name(target.stem + suffix))
         except (FileNotFoundError, FileExistsError, NotARegularFile):
             return False
         return True
@@ -196,9 +205,11 @@ class ActionQueue:
         approval happened stays behind); the executor calls this when it claims the action."""
         if folder == "pending" or os.path.lexists(self.path("pending", action_id)):
             return False
-        return self._carry_diagnosis(
-            self.paths.folder("pending") / f"{action_id}{DIAGNOSIS_SUFFIX}", self.path(folder, action_id)
-        )
+        carried = [
+            self._carry(self.paths.folder("pending") / f"{action_id}{suffix}", self.path(folder, action_id), suffix)
+            for suffix in SIDECAR_SUFFIXES
+        ]
+        return carried[0]
 
     @contextmanager
     def _decide(self, action_id: str, via: str | None = None) -> Iterator[None]:

@@ -16,9 +16,21 @@ ENDED_FOLDERS = ("done", "failed", "rejected", "expired", "quarantine")
 OPERATOR_FOLDERS = ("pending", "approved")
 # beside an action in its queue folder: the model's diagnosis (steward.diagnose), never part of the action
 DIAGNOSIS_SUFFIX = ".diagnosis.json"
+PREVIEW_SUFFIX = ".preview.json"  # a Compose remedy's dry run, beside the action
+# text kept beside an action, never part of it, carried along when it moves folders
+SIDECAR_SUFFIXES = (DIAGNOSIS_SUFFIX, PREVIEW_SUFFIX)
 
 
-__all__ = ["DIAGNOSIS_SUFFIX", "ENDED_FOLDERS", "OPEN_FOLDERS", "QUEUE_FOLDERS", "StatePaths", "UnsafeStateDir"]
+__all__ = [
+    "PREVIEW_SUFFIX",
+    "SIDECAR_SUFFIXES",
+    "DIAGNOSIS_SUFFIX",
+    "ENDED_FOLDERS",
+    "OPEN_FOLDERS",
+    "QUEUE_FOLDERS",
+    "StatePaths",
+    "UnsafeStateDir",
+]
 
 
 _checked: set[Path] = set()  # state folders checked by this process (a start checks once)

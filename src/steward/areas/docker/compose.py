@@ -44,6 +44,29 @@ def _evidence(containers: list[dict[str, Any]]) -> dict[str, Any]:
     return {"present": True, **{k: c.get(k) for k in keys}, "containers": len(containers)}
 
 
+def _as_desired(project: ComposeProject, containers: list[dict[str, Any]]) -> bool:
+    """One running container per watched service, each with its desired hash (not unhealthy if
+    health is asked), and no orphan: the common case, decided without building anything."""
+    if project.state != "present":
+        return False
+    expected, seen = project.expected, set()
+    for c in containers:
+        service = c.get("compose_service")
+        if service not in expected:
+            if project.service(str(service)) is None:
+                return False  # an orphan: the notice is written by the full look
+            continue  # a service of the project Steward does not watch
+        if (
+            service in seen
+            or expected[service] != c.get("config_hash")
+            or c.get("state") != "running"
+            or (project.healthy and c.get("health") == "unhealthy")
+        ):
+            return False
+        seen.add(service)
+    return len(seen) == len(expected)
+
+
 def _find(
     host: str, project: ComposeProject, service: ComposeService, containers: list[dict[str, Any]]
 ) -> Drift | None:
@@ -117,13 +140,18 @@ class ComposeArea:
         plugin = check.get("compose")
         if isinstance(plugin, dict) and plugin.get("status") != "ok":
             return [_plugin_notice(host, plugin)]
-        by_project: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        names = {p.name for p in want}
+        members: dict[str, list[dict[str, Any]]] = {}
         for c in check["containers"]:
-            if c.get("compose_project"):
-                by_project.setdefault(c["compose_project"], {}).setdefault(c.get("compose_service") or "", []).append(c)
+            if c.get("compose_project") in names:
+                members.setdefault(c["compose_project"], []).append(c)
         drifts: list[Drift] = []
         for project in want:
-            found = by_project.get(project.name, {})
+            if _as_desired(project, members.get(project.name, [])):
+                continue  # the common case, without building anything
+            found: dict[str, list[dict[str, Any]]] = {}
+            for c in members.get(project.name, []):
+                found.setdefault(c.get("compose_service") or "", []).append(c)
             if project.state == "absent":
                 if found:
                     drifts.append(_absent_notice(host, project, found))

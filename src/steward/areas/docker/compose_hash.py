@@ -193,9 +193,15 @@ class ComposeHashes:
         parts: Sequence[str] = (source.name, source.node_dir, ",".join(source.profiles), digest)
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def describe(self, source: ProjectSource) -> dict[str, dict[str, Any]]:
-        """Per service of the project (profiles applied): its facts (see `_service_facts`)."""
-        digest = folder_digest(source.folder)
+    def describe(self, source: ProjectSource, memo: dict[Any, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """Per service of the project (profiles applied): its facts (see `_service_facts`).
+
+        ``memo`` (one read of the inventory) keeps each folder's digest: a fleet sharing a project
+        reads its files once per read, not once per host."""
+        memo = {} if memo is None else memo
+        digest = memo.get(("compose-folder", source.folder))
+        if digest is None:
+            digest = memo[("compose-folder", source.folder)] = folder_digest(source.folder)
         key = self._key(source, digest)
         cached = self._cache.get(key)
         if cached is not None:

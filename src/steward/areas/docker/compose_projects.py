@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -54,6 +55,12 @@ class ComposeProject:
     def service(self, name: str) -> ComposeService | None:
         return next((s for s in self.services if s.name == name), None)
 
+    @cached_property
+    def expected(self) -> dict[str, str]:
+        """watched service -> its desired config hash (the drift's fast path compares against it)."""
+        hashes = {s.name: s.config_hash for s in self.services}
+        return {name: hashes[name] for name in self.watched}
+
 
 def parse_projects(
     host: str, value: Any, var: str, context: ParseContext | None
@@ -70,7 +77,7 @@ def parse_projects(
     projects: list[ComposeProject] = []
     seen: set[str] = set()
     for i, item in enumerate(value):
-        project, found = _parse_one(host, f"{var}[{i}]", item, base, context.inventory_root)
+        project, found = _parse_one(host, f"{var}[{i}]", item, base, context)
         problems.extend(found)
         if project is None:
             continue
@@ -92,7 +99,7 @@ def _strings(
 
 
 def _parse_one(
-    host: str, where: str, item: Any, base: str, root: Path | None
+    host: str, where: str, item: Any, base: str, context: ParseContext
 ) -> tuple[ComposeProject | None, list[Problem]]:
     if not isinstance(item, dict):
         return None, [(host, where, f"must be a mapping, got {type(item).__name__}")]
@@ -118,13 +125,13 @@ def _parse_one(
     profiles, found = _strings(host, f"{where}.profiles", item.get("profiles"), SERVICE_RE, "profile names")
     problems.extend(found)
     src = item.get("src")
-    folder, found = _folder(host, f"{where}.src", src, root)
+    folder, found = _folder(host, f"{where}.src", src, context.inventory_root)
     problems.extend(found)
     if folder is None or problems:
         return None, problems
     node_dir = str(PurePosixPath(base) / name)
     try:
-        described = HASHES.describe(ProjectSource(name, folder, node_dir, profiles))
+        described = HASHES.describe(ProjectSource(name, folder, node_dir, profiles), context.memo)
     except ProjectChanged as exc:
         raise SourceChanged([str(folder)], "changed while docker compose read it") from exc
     except (ComposeConfigError, ValueError, OSError) as exc:

@@ -10,8 +10,9 @@ import json
 import os
 import pwd
 
-from steward.app import actions
+from steward.app import actions, preview
 from steward.app.diagnose import diagnosis_lines
+from steward.app.preview import summary
 from steward.app.settings import Settings
 from steward.core.inert import terminal
 from steward.interfaces.cli.output import OK, emit, terminal_lines
@@ -44,13 +45,25 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     detail = actions.show(settings, args.id)
     # a model's answer to untrusted logs: only through diagnosis_lines (each value through terminal())
     diagnosis = diagnosis_lines(detail.diagnosis)
+    dry_run = (
+        ""
+        if detail.preview is None
+        else terminal(f"\n# dry run (beside the playbook, not part of it): {summary(detail.preview)}")
+    )
     emit(
         args,
         detail.as_dict(),
         f"# {terminal(args.id)} is in {detail.folder}/\n{terminal_lines(detail.playbook or '')}"
+        + dry_run
         + (f"\n# result:\n{json.dumps(detail.result, indent=2)}" if detail.result else "")  # JSON escapes controls
         + "".join(f"\n{line}" for line in diagnosis),
     )
+    return OK
+
+
+def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
+    taken = preview.preview(settings, args.id)
+    emit(args, taken, terminal(f"dry run of {args.id}: {summary(taken)}"))
     return OK
 
 

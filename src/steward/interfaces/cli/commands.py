@@ -14,6 +14,7 @@ from steward.app.errors import NoStorm, NothingToClear, SilenceError
 from steward.app.events import describe, tail
 from steward.app.observe import observe
 from steward.app.plan import plan
+from steward.app.preview import preview_new
 from steward.app.settings import Settings
 from steward.app.status import status
 from steward.core.inert import terminal
@@ -33,6 +34,7 @@ def cmd_observe(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     report = plan(settings)
+    preview_new(settings, report.new_actions)  # the dry run beside each new Compose action
     emit(args, report.as_dict(), plan_text(report))
     return FAILURE if report.skipped else OK
 

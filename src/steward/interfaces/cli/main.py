@@ -26,7 +26,7 @@ from steward.app.errors import (
 )
 from steward.app.settings import Settings, find_project_dir, recheck, resolve_settings
 from steward.core.inert import terminal
-from steward.interfaces.cli.actions import cmd_approve, cmd_list, cmd_reject, cmd_show
+from steward.interfaces.cli.actions import cmd_approve, cmd_list, cmd_preview, cmd_reject, cmd_show
 from steward.interfaces.cli.commands import (
     cmd_ack_storm,
     cmd_clear,
@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all", action="store_true", help="every folder, ended ones too")
     s.add_argument("--json", action="store_true")
     s = sub.add_parser("show", help="one action: where it is, its playbook and its result")
+    s.add_argument("id")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser(
+        "preview", help="the dry run of a Compose action (docker compose up --dry-run), stored beside it"
+    )
     s.add_argument("id")
     s.add_argument("--json", action="store_true")
     s = sub.add_parser("diagnose", help="a local model's second opinion on pending actions (never acts)")
@@ -151,6 +156,7 @@ COMMANDS: dict[str, Command] = {
     "pending": cmd_list,
     "show": cmd_show,
     "diagnose": cmd_diagnose,
+    "preview": cmd_preview,
     "approve": cmd_approve,
     "reject": cmd_reject,
     "execute": cmd_execute,
