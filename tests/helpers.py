@@ -57,6 +57,7 @@ def container(name: str, state: str = "running", image: str = IMAGE, **kw: Any) 
         "mounts": [],
         "ports": [],
         "networks": ["bridge"],
+        "settings": [],
         **kw,
     }
 

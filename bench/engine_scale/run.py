@@ -95,6 +95,7 @@ def observe(
                     "mounts": [],
                     "ports": [],
                     "networks": ["bridge"],
+                    "settings": [],
                 }
             )
         doc = {

@@ -41,6 +41,9 @@ def write_inventory(path: Path, n: int, args: argparse.Namespace) -> None:
         hosts[name] = {
             "ansible_host": f"{NET}.{10 + i}",
             "steward_docker_host": f"unix://{args.lab_dir}/hosts/{name}/docker.sock",
+            # run.sh deployed this project there: the docker check also reports the compose plugin
+            "steward_compose_dir": f"{args.lab_dir}/hosts/{name}/compose",
+            "steward_compose_projects": [{"name": "app", "src": "services/app", "healthy": True}],
         }
     inventory = {
         "all": {
@@ -127,6 +130,9 @@ def verify_world(state_dir: Path, n: int, tailscale_status: str) -> None:
             states = sorted(c["state"] for c in docker["containers"] or [])
             if docker["status"] != "ok" or states != ["exited", "running", "running"]:
                 problems.append(f"docker {docker['status']} {states}")
+            services = sorted(str(c["compose_service"]) for c in docker["containers"] or [] if c["compose_project"])
+            if services != ["web", "worker"] or (docker.get("compose") or {}).get("status") != "ok":
+                problems.append(f"compose {services} {docker.get('compose')}")
             if checks["disk"]["status"] != "ok" or checks["disk"]["mounts"][0]["present"] is not True:
                 problems.append(f"disk {checks['disk']}")
             if [b["status"] for b in checks["mqtt"]["brokers"]] != ["accepted"]:

@@ -59,14 +59,31 @@ HOSTS=()
 for ((i = 1; i <= MAX; i++)); do HOSTS+=("$(printf 'h%02d' "$i")"); done
 "$ROOT/lab/up.sh" "${HOSTS[@]}" >&2
 
-# Three containers per host: running with a passing health check, running, exited.
+# Three containers per host: a Compose project "app" (web, running with a passing health check;
+# worker, running) in the host's compose folder, as Steward deploys one, and a single container
+# that exited. The project folder is the inventory's (services/app/ beside the bench inventories).
 IMAGE=steward-lab/busybox:1
+mkdir -p "$WORK/services/app"
+cat >"$WORK/services/app/compose.yml" <<EOF
+services:
+  web:
+    image: $IMAGE
+    network_mode: none
+    command: ["sleep", "100000"]
+    healthcheck: {test: ["CMD", "true"], interval: 5s}
+  worker:
+    image: $IMAGE
+    network_mode: none
+    command: ["sleep", "100000"]
+EOF
 pids=()
 for h in "${HOSTS[@]}"; do
   (
     d() { docker -H "unix://$STEWARD_LAB_DIR/hosts/$h/docker.sock" "$@" >/dev/null; }
-    d run -d --name web --network none --health-cmd true --health-interval 5s "$IMAGE" sleep 100000
-    d run -d --name worker --network none "$IMAGE" sleep 100000
+    dir=$STEWARD_LAB_DIR/hosts/$h/compose/app
+    mkdir -p "$dir" && cp "$WORK/services/app/compose.yml" "$dir/"
+    env -i PATH="$PATH" HOME="$HOME" docker -H "unix://$STEWARD_LAB_DIR/hosts/$h/docker.sock" compose \
+      --project-directory "$dir" -p app up -d >/dev/null 2>&1
     d run --name oneshot --network none "$IMAGE" true
   ) &
   pids+=($!)

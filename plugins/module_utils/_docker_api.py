@@ -228,6 +228,9 @@ def summarize(inspect: dict, image_config: dict | None = None) -> dict:
     if started_at == _ZERO_TIME:
         started_at = None
     image_config = image_config or {}
+    networks = (inspect.get("NetworkSettings") or {}).get("Networks") or {}
+    if labels.get(_COMPOSE_ONEOFF_LABEL) == "True":
+        labels = {k: v for k, v in labels.items() if k != _COMPOSE_SERVICE_LABEL}  # `compose run`: not the service
     return {
         "name": (inspect.get("Name") or "").lstrip("/"),
         "id": (inspect.get("Id") or "")[:12],
@@ -245,11 +248,20 @@ def summarize(inspect: dict, image_config: dict | None = None) -> dict:
         "env": _own_env_names(config.get("Env") or [], image_config.get("Env") or []),
         "mounts": _mounts(inspect.get("Mounts") or []),
         "ports": _ports(host_config.get("PortBindings") or {}),
-        "networks": sorted(((inspect.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
+        "networks": [n if _NAME.fullmatch(n) else UNREPORTABLE for n in sorted(networks)],
+        "settings": settings(inspect, image_config),
     }
 
 
 _COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+_COMPOSE_ONEOFF_LABEL = "com.docker.compose.oneoff"
+# A label key, env name, network name or mount source the world schema would refuse is reported
+# as this marker (never dropped: what a recreate would lose must still show, and one odd container
+# must not make the whole check unreadable).
+UNREPORTABLE = "steward.unreportable"
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
+_LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,254}")
 _COMPOSE_HASH_LABEL = "com.docker.compose.config-hash"
 _COMPOSE_LABEL_PREFIX = "com.docker.compose."
 # A label value that could not pass the world schema's free-text rule (control characters, a
@@ -266,7 +278,7 @@ def _own_labels(labels: dict, image_labels: dict) -> dict:
         if key in image_labels and image_labels[key] == value:
             continue
         ok = isinstance(value, str) and len(value) <= _MAX_LABEL_VALUE and not _UNPRINTABLE.search(value)
-        own[key] = value if ok else None
+        own[key if _LABEL_KEY.fullmatch(key) else UNREPORTABLE] = value if ok else None
     return dict(sorted(own.items()))
 
 
@@ -275,7 +287,8 @@ def _own_env_names(env: list, image_env: list) -> list:
     names = set()
     for entry in env:
         if isinstance(entry, str) and entry not in inherited:
-            names.add(entry.split("=", 1)[0])
+            name = entry.split("=", 1)[0]
+            names.add(name if _ENV_NAME.fullmatch(name) else "STEWARD_UNREPORTABLE")
     return sorted(names)
 
 
@@ -286,6 +299,8 @@ def _mounts(mounts: list) -> list:
             continue
         kind = m.get("Type")
         source = m.get("Name") if kind == "volume" else m.get("Source")
+        if source and not (_NAME.fullmatch(source) if kind == "volume" else str(source).startswith("/")):
+            source = UNREPORTABLE if kind == "volume" else "/" + UNREPORTABLE
         result.append(
             {
                 "type": kind,
@@ -296,6 +311,54 @@ def _mounts(mounts: list) -> list:
         )
     result.sort(key=lambda m: str(m["destination"]))
     return result
+
+
+def settings(inspect: dict, image_config: dict) -> list:
+    """The names of the other settings a recreate from the inventory would lose: the ones that are
+    not Docker's defaults nor the image's (their values are not reported, only that they are set)."""
+    config = inspect.get("Config") or {}
+    host = inspect.get("HostConfig") or {}
+    short_id = str(inspect.get("Id") or "")[:12]
+    name = str(inspect.get("Name") or "").lstrip("/")
+    found = set()
+    for setting, value in (
+        ("cap_add", host.get("CapAdd")),
+        ("cap_drop", host.get("CapDrop")),
+        ("devices", host.get("Devices")),
+        ("dns", host.get("Dns") or host.get("DnsSearch") or host.get("DnsOptions")),
+        ("extra_hosts", host.get("ExtraHosts")),
+        ("group_add", host.get("GroupAdd")),
+        ("privileged", host.get("Privileged")),
+        ("read_only", host.get("ReadonlyRootfs")),
+        ("security_opt", host.get("SecurityOpt")),
+        ("sysctls", host.get("Sysctls")),
+        ("tmpfs", host.get("Tmpfs")),
+        ("ulimits", host.get("Ulimits")),
+        ("init", host.get("Init")),
+        ("memory_limits", host.get("Memory") or host.get("MemoryReservation") or (host.get("MemorySwap") or 0) > 0),
+        ("cpu_limits", host.get("NanoCpus") or host.get("CpuShares") or host.get("CpusetCpus") or host.get("CpuQuota")),
+        ("pid_mode", host.get("PidMode")),
+        ("ipc_mode", host.get("IpcMode") not in (None, "", "private", "shareable")),
+        ("shm_size", host.get("ShmSize") not in (None, 0, 67108864)),
+        ("log_driver", ((host.get("LogConfig") or {}).get("Type") or "json-file") != "json-file"),
+        ("restart_policy", ((host.get("RestartPolicy") or {}).get("Name") or "no") != "no"),
+        ("hostname", config.get("Hostname") not in (None, "", short_id) or bool(config.get("Domainname"))),
+    ):
+        if value:
+            found.add(setting)
+    for setting, key in (("command", "Cmd"), ("entrypoint", "Entrypoint"), ("user", "User"),
+                         ("working_dir", "WorkingDir"), ("healthcheck", "Healthcheck")):  # fmt: skip
+        if config.get(key) and config.get(key) != image_config.get(key):
+            found.add(setting)
+    for net in ((inspect.get("NetworkSettings") or {}).get("Networks") or {}).values():
+        if not isinstance(net, dict):
+            continue
+        if set(net.get("Aliases") or ()) - {short_id, name}:
+            found.add("network_aliases")
+        ipam = net.get("IPAMConfig") or {}
+        if ipam.get("IPv4Address") or ipam.get("IPv6Address"):
+            found.add("static_ip")
+    return sorted(found)
 
 
 def _ports(bindings: dict) -> list:

@@ -151,7 +151,19 @@ CONTAINER_KEYS = frozenset(
 )
 # Reported by the collector since Compose projects (issue 13); optional so that a world file
 # written before them still loads (a record has all of them or none).
-CONTAINER_CONFIG_KEYS = frozenset(("compose_service", "config_hash", "labels", "env", "mounts", "ports", "networks"))
+CONTAINER_CONFIG_KEYS = frozenset(
+    ("compose_service", "config_hash", "labels", "env", "mounts", "ports", "networks", "settings")
+)
+# The other container settings a recreate from the inventory would lose, by name (the collector
+# lists the ones that differ from Docker's defaults and from the image: _docker_api.SETTINGS).
+CONTAINER_SETTINGS = frozenset(
+    (
+        "cap_add", "cap_drop", "command", "cpu_limits", "devices", "dns", "entrypoint", "extra_hosts",
+        "group_add", "healthcheck", "hostname", "init", "ipc_mode", "log_driver", "memory_limits",
+        "network_aliases", "pid_mode", "privileged", "read_only", "restart_policy", "security_opt",
+        "shm_size", "static_ip", "sysctls", "tmpfs", "ulimits", "user", "working_dir",
+    )
+)  # fmt: skip
 CONTAINER_OPTIONAL_KEYS = CONTAINER_CONFIG_KEYS
 COMPOSE_PLUGIN_KEYS = frozenset(("status", "version", "error"))
 COMPOSE_PLUGIN_STATUSES = frozenset(("ok", "missing", "too_old", "error"))
@@ -574,6 +586,15 @@ def _config_fast(containers: list) -> bool:
             ):
                 return False
     # mounts and ports are few per container: the field-by-field check is fast enough for them
+    if not set(map(type, map(_FIELD["mounts"], containers))) | set(map(type, map(_FIELD["ports"], containers))) <= {
+        list
+    }:
+        return False
+    settings = [v for c in containers for v in c["settings"]] if "settings" in containers[0] else None
+    if settings is None or not set(map(type, map(_FIELD["settings"], containers))) <= {list}:
+        return False
+    if not set(settings) <= CONTAINER_SETTINGS:
+        return False
     try:
         for c in containers:
             if c["mounts"] or c["ports"]:
@@ -659,7 +680,7 @@ def _container_slow(path: str, c: object) -> None:
     if not c.keys() & CONTAINER_CONFIG_KEYS:
         return
     if c.keys() < CONTAINER_KEYS | CONTAINER_CONFIG_KEYS:
-        missing = sorted(CONTAINER_KEYS | CONTAINER_CONFIG_KEYS - c.keys())
+        missing = sorted((CONTAINER_KEYS | CONTAINER_CONFIG_KEYS) - c.keys())
         raise _fail(path, c, "missing " + ", ".join(missing) + " (a record has all configuration fields or none)")
     _opt_pattern(path + ".compose_service", c["compose_service"], _NAME, "a Compose service name", MAX_NAME)
     _opt_pattern(path + ".config_hash", c["config_hash"], _CONFIG_HASH, "a Compose config hash (64 hex digits)", 64)
@@ -675,6 +696,8 @@ def _container_slow(path: str, c: object) -> None:
         _pattern(f"{path}.env[{i}]", name, _ENV_NAME, "an environment variable name", MAX_NAME)
     for i, name in enumerate(_list(path + ".networks", c["networks"], MAX_CONTAINER_NETWORKS)):
         _pattern(f"{path}.networks[{i}]", name, _NAME, "a network name", MAX_NAME)
+    for i, name in enumerate(_list(path + ".settings", c["settings"], len(CONTAINER_SETTINGS))):
+        _enum(f"{path}.settings[{i}]", name, CONTAINER_SETTINGS)
     _container_mounts_ports(path, c)
 
 

@@ -163,7 +163,8 @@ docker:
           type: str
           sample: home
         compose_service:
-          description: The C(com.docker.compose.service) label, V(null) when absent.
+          description:
+            - The C(com.docker.compose.service) label, V(null) when absent and for a C(docker compose run) one-off.
           type: str
           sample: broker
         config_hash:
@@ -225,6 +226,14 @@ docker:
           type: list
           elements: str
           sample: [bridge]
+        settings:
+          description:
+            - The names of the container's other settings that are neither Docker's defaults nor its
+              image's (C(devices), C(privileged), C(restart_policy), C(command) ...), that is what a recreate
+              from an inventory entry that does not name them would lose. Values are not reported.
+          type: list
+          elements: str
+          sample: [devices, restart_policy]
 """
 
 import traceback

@@ -105,8 +105,9 @@ def test_an_edited_env_value_is_one_config_changed_naming_the_key(tmp_path: Path
     running = [member("home", "broker", before["broker"], env=["TZ"]), member("home", "dash", before["dash"])]
     (d,) = drifts(inv, running)
     assert d.key == "piha/compose/home.broker/config_changed"
-    assert d.observed["changed_keys"] == ["environment.TZ"]
-    assert "environment.TZ" in d.summary and "UTC" not in d.summary and "Berlin" not in d.summary
+    assert d.summary.endswith("(changed since the version it runs: environment.TZ)")
+    assert "UTC" not in d.summary and "Berlin" not in d.summary
+    assert "changed_keys" not in d.observed, "the evidence does not depend on what this controller read before"
 
 
 def test_a_config_never_seen_here_is_compared_with_what_the_node_reports(tmp_path: Path) -> None:
@@ -117,11 +118,9 @@ def test_a_config_never_seen_here_is_compared_with_what_the_node_reports(tmp_pat
         member("home", "dash", h["dash"]),
     ]
     (d,) = drifts(inv, running)
-    assert d.observed["changed_keys"] == [
-        "environment.DEBUG (removed)",
-        "volumes: /data (added)",
-        "labels.x (removed)",
-    ]
+    assert d.summary.endswith(
+        "(compared with what the node reports: environment.DEBUG (removed), volumes: /data (added), labels.x (removed))"
+    )
 
 
 def test_remedies_copy_the_folder_and_touch_only_the_one_service(tmp_path: Path) -> None:
@@ -136,9 +135,11 @@ def test_remedies_copy_the_folder_and_touch_only_the_one_service(tmp_path: Path)
         "src": f"{(tmp_path / 'services' / 'home').resolve()}/",
         "dest": "/srv/compose/home/",
         "mode": "preserve",
+        "backup": True,  # a file edited on the node is kept
     }
     params = up["community.docker.docker_compose_v2"]
     assert params["project_src"] == "/srv/compose/home" and params["services"] == ["broker"]
+    assert params["files"] == ["compose.yml"], "the file that was hashed, no override file"
     assert params["state"] == "present" and params["recreate"] == "auto" and params["dependencies"] is False
     assert params["remove_orphans"] is False and params["profiles"] == ["extra"]
     assert "down" not in str(remedy.tasks) and "remove_volumes" not in params
@@ -153,6 +154,7 @@ def test_an_unhealthy_service_is_restarted_and_nothing_is_copied(tmp_path: Path)
     (task,) = remedy.tasks
     params = task["community.docker.docker_compose_v2"]
     assert params["state"] == "restarted" and params["services"] == ["broker"] and "recreate" not in params
+    assert params["dependencies"] is False, "restarting one service never restarts what it depends on"
 
 
 def test_a_project_that_should_be_absent_is_a_notice_never_a_down(tmp_path: Path) -> None:
@@ -228,15 +230,16 @@ def test_the_node_side_look_finds_the_plugin_set_up_installed(tmp_path: Path, mo
 def test_verification_fails_a_fix_that_recreated_another_service_of_the_project() -> None:
     from steward.execute.judge import collateral
 
-    def world(dash_id: str) -> dict[str, Any]:
-        dash = {**member("home", "dash", None), "id": dash_id}
+    def world(dash_id: str, started: str = "2026-12-02T10:00:00Z") -> dict[str, Any]:
+        dash = {**member("home", "dash", None), "id": dash_id, "started_at": started}
         return world_doc("piha", [member("home", "broker", None), dash, container("standalone", id="5" * 12)])
 
     key = "piha/compose/home.broker/config_changed"
     assert collateral(key, world("a" * 12), world("a" * 12)) is None
     assert collateral(key, world("a" * 12), world("b" * 12)) == (
-        "the fix of home.broker also recreated or removed home-dash-1 (other services of home)"
+        "the fix of home.broker also recreated, restarted or removed home-dash-1 (other services of home)"
     )
+    assert collateral(key, world("a" * 12), world("a" * 12, "2026-12-02T11:00:00Z")) is not None, "a restart"
     assert collateral("piha/docker/web/wrong_image", world("a" * 12), world("b" * 12)) is None
     assert collateral(key, None, world("b" * 12)) is None  # no look before the run: nothing to compare
 
@@ -271,3 +274,19 @@ def test_the_example_homelab_inventory_and_its_compose_projects_are_read() -> No
     assert projects == {"saturn": ["gitea"], "solaria": ["ollama"], "piha": ["homeauto"], "vps": ["caddy"]}
     (homeauto,) = desired.hosts["piha"].want("compose")
     assert set(homeauto.watched) == {"broker", "homeassistant", "dash"}
+
+
+def test_a_one_off_is_not_the_service_and_an_old_observation_cannot_tell(tmp_path: Path) -> None:
+    inv = inventory(tmp_path)
+    h = desired_hashes(inv)
+    one_off = {
+        **member("home", "broker", h["broker"], state="exited"),
+        "name": "home-broker-run-1a2b",
+        "compose_service": None,
+    }
+    in_sync = [member("home", "broker", h["broker"]), member("home", "dash", h["dash"]), one_off]
+    assert drifts(inv, in_sync) == []
+    old = member("home", "broker", h["broker"])
+    del old["compose_service"]
+    (d,) = drifts(inv, [old])
+    assert d.key == "piha/compose/projects/no_compose_labels" and d.notice_only

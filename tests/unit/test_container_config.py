@@ -75,6 +75,7 @@ def test_a_container_the_inventory_describes_whole_is_recreated_with_all_of_it_a
     )
     text = yaml.safe_dump(remedy.tasks)
     assert "hunter2" not in text and "Europe/Berlin" not in text
+    assert task["no_log"] is True, "the module's result (and so the run's artifacts) would echo the values"
     # the executor's shape check accepts the one template it reads the env with, and no other
     assert shape_problem([[play(remedy.tasks)]], "saturn", "A1", [remedy.modules]) is None
     params["env"] = "{{ steward_containers | map(attribute='env') | first }}"

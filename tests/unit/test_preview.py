@@ -73,3 +73,24 @@ def test_a_stored_dry_run_is_read_as_data(tmp_path: Path) -> None:
     path.write_text('{"actions": "rm -rf /"}')
     assert read_preview(path) == {"actions": [], "error": "A.preview.json is not a dry run"}
     assert summary(None) == "no dry run taken" and kinds(preview(("Recreate", "x"))) == ["Recreate x"]
+
+
+def test_a_dry_run_touching_another_container_is_stale_whatever_was_stored() -> None:
+    own = ("home-broker-", "home_broker_")
+    now = preview(("Recreate", "home-broker-1"), ("Restarting", "home-dash-1"))
+    assert changed_kind(None, now, own) == (
+        "stale plan: the dry run now would also touch home-dash-1 (not the service's own container)"
+    )
+    network = {"actions": [{"what": "network", "id": "home_default", "status": "Creating"}], "error": None}
+    assert changed_kind(None, network, own) is None  # a network the project needs is not another service
+
+
+def test_what_the_node_answered_is_cleaned_and_a_malformed_sidecar_is_no_dry_run(tmp_path: Path) -> None:
+    from steward.ansible.preview import clean_actions
+
+    replaced = {"what": "container", "id": "0123456789ab_home-broker-1", "status": "Starting"}
+    shown = clean_actions([{"what": "container", "id": "home-broker-1\x1b[31m", "status": "Recreate"}, replaced, 7])
+    assert shown == [{"what": "container", "id": "home-broker-1\\x1b[31m", "status": "Recreate"}]
+    path = tmp_path / "A.preview.json"
+    path.write_text('{"actions": [1]}')
+    assert read_preview(path) == {"actions": [], "error": "A.preview.json is not a dry run"}

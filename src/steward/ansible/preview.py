@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,6 +29,7 @@ from steward.ansible.runner import run_playbook
 from steward.areas.docker.compose import COMPOSE_MODULE, COPY_MODULE
 from steward.areas.docker.compose_hash import COMPOSE_FILES
 from steward.core.atomic import atomic_write_bytes, read_regular_file
+from steward.core.inert import terminal as _terminal
 from steward.state.journal import isotime
 from steward.state.settings import Settings
 
@@ -69,6 +71,7 @@ def preview_tasks(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def take_preview(settings: Settings, host: str, action_id: str, tasks: list[dict[str, Any]]) -> dict[str, Any]:
     """{taken_at, actions: [{what, id, status}], error}: error set (and actions empty) when it could not be had."""
     taken_at = isotime()
+    host, tasks = str(host), json.loads(json.dumps(tasks))  # plain data (a loaded playbook's strings are tagged)
     play = {
         "name": f"Steward dry run of {action_id}",
         "hosts": host,
@@ -88,12 +91,28 @@ def take_preview(settings: Settings, host: str, action_id: str, tasks: list[dict
         failed = next((t for t in outcome.tasks if t["result"] != "ok"), None)
         why = f"{failed['task']}: {failed['msg']}" if failed else f"{outcome.status}, rc {outcome.rc}"
         return {"taken_at": taken_at, "actions": [], "error": f"the dry run failed ({why})"}
-    actions = [
-        {"what": str(a.get("what")), "id": str(a.get("id")), "status": str(a.get("status"))}
-        for a in outcome.actions
-        if isinstance(a, dict)
-    ]
-    return {"taken_at": taken_at, "actions": actions, "error": None}
+    return {"taken_at": taken_at, "actions": clean_actions(outcome.actions), "error": None}
+
+
+# Compose renames the container it replaces to "<12 hex>_<name>" for the moment of a recreate: the
+# same container, not another action
+_REPLACED = re.compile(r"^[0-9a-f]{12}_")
+
+
+def inert(text: str, limit: int) -> str:
+    return _terminal(text)[:limit]
+
+
+def clean_actions(actions: list[Any]) -> list[dict[str, str]]:
+    """What the node's Compose answered, as data: three bounded printable strings per action."""
+    out = []
+    for a in actions:
+        if not isinstance(a, dict):
+            continue
+        entry = {k: inert(str(a.get(k)), 200) for k in ("what", "id", "status")}
+        if not _REPLACED.match(entry["id"]):
+            out.append(entry)
+    return out
 
 
 def read_preview(path: Path) -> dict[str, Any] | None:
@@ -105,13 +124,30 @@ def read_preview(path: Path) -> dict[str, Any] | None:
         doc = json.loads(read_regular_file(path))
     except (OSError, ValueError) as exc:
         return {"actions": [], "error": f"{path.name} unreadable: {exc}"}
-    if not isinstance(doc, dict) or not isinstance(doc.get("actions", []), list):
+    actions = doc.get("actions") if isinstance(doc, dict) else None
+    if not isinstance(actions, list) or not all(
+        isinstance(a, dict) and all(isinstance(a.get(k), str) for k in ("what", "id", "status")) for a in actions
+    ):
         return {"actions": [], "error": f"{path.name} is not a dry run"}
-    return doc
+    error = doc.get("error")
+    return {
+        "taken_at": str(doc.get("taken_at")),
+        "actions": clean_actions(actions),
+        "error": None if error is None else str(error),
+    }
 
 
-def changed_kind(before: dict[str, Any] | None, now: dict[str, Any]) -> str | None:
-    """Why the dry run taken now makes the plan stale (it does something of another kind), or None."""
+def changed_kind(before: dict[str, Any] | None, now: dict[str, Any], own: tuple[str, ...] = ()) -> str | None:
+    """Why the dry run taken now makes the plan stale, or None: it would touch a container that is
+    not the service's own (``own``: its name prefixes), or it does something of another kind than the
+    dry run stored when the action was written."""
+    foreign = sorted(
+        a["id"]
+        for a in now.get("actions") or ()
+        if own and a["what"] == "container" and not (a["id"].startswith(own) or a["id"] in own)
+    )
+    if foreign:
+        return f"stale plan: the dry run now would also touch {', '.join(foreign)} (not the service's own container)"
     if before is None or before.get("error") or now.get("error"):
         return None  # nothing to compare with: the run goes on, the new dry run is recorded
     if kinds(before) == kinds(now):

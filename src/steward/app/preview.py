@@ -52,6 +52,8 @@ def preview(settings: Settings, action_id: str) -> dict[str, Any]:
         raise NotPreviewable(f"{action_id} is not a Compose remedy: it has no dry run")
     taken = take_preview(settings, str(info.host), action_id, tasks)
     folder, _ = queue.find(action_id)  # it may have moved while the dry run ran: store it where it is now
+    if folder not in OPEN:  # claimed or decided meanwhile: the executor takes its own before the run
+        return taken
     atomic_write_json(queue.path(folder, action_id).with_name(action_id + PREVIEW_SUFFIX), taken)
     journal.append("preview_taken", action=action_id, key=info.key, host=info.host, summary=summary(taken))
     return taken

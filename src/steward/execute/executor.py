@@ -29,9 +29,11 @@ from typing import Any
 from steward.ansible.preview import changed_kind, previewable, read_preview, take_preview
 from steward.ansible.runner import run_playbook
 from steward.areas import check_problem
+from steward.areas.docker.compose import own_container_names
 from steward.areas.docker.compose_hash import HASHES
 from steward.core.atomic import atomic_write_bytes, atomic_write_json
 from steward.core.locks import try_exclusive
+from steward.desired.host import DesiredState
 from steward.desired.inventory import DesiredStateError, load_desired_cached
 from steward.execute.budget import RunBudget
 from steward.execute.claim import action_id_of, is_the_remedy, quarantine_foreign, refusal
@@ -220,7 +222,9 @@ class Executor:
                 self._back_off_looking(action_id)
                 return self._release(action_id, why, report)
             self._look_backoff.pop(action_id, None)
-            stale = stale_reason(meta, desired, world, utcnow()) or self._dry_run_changed(action_id, meta, play)
+            stale = stale_reason(meta, desired, world, utcnow()) or self._dry_run_changed(
+                action_id, meta, play, desired
+            )
         if stale:
             self._settle(action_id, "expired", "action_expired", "expired", stale)
             report.expired.append(action_id)
@@ -230,14 +234,18 @@ class Executor:
         copy = atomic_write_bytes(self.paths.runs / action_id / "playbook.yml", content)
         self._execute(action_id, meta, copy, report, world)
 
-    def _dry_run_changed(self, action_id: str, meta: dict[str, Any], play: dict[str, Any]) -> str | None:
+    def _dry_run_changed(
+        self, action_id: str, meta: dict[str, Any], play: dict[str, Any], desired: DesiredState
+    ) -> str | None:
         """A Compose remedy: its dry run again, right before the run; of another kind than the stored one -> stale."""
         tasks = play.get("tasks") or []
         if not previewable(tasks):
             return None
         stored = self.queue.path("running", action_id).with_name(action_id + PREVIEW_SUFFIX)
         now = take_preview(self.settings, meta["host"], action_id, tasks)  # is_the_remedy: the inventory's tasks
-        why = changed_kind(read_preview(stored), now)
+        _host, area, target, _kind = str(meta["key"]).split("/", 3)
+        own = own_container_names(desired.hosts[meta["host"]].want(area), target)
+        why = changed_kind(read_preview(stored), now, own)
         atomic_write_json(self.paths.runs / action_id / "preview-before-run.json", now)
         return why
 

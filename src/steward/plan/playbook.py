@@ -25,7 +25,7 @@ __all__ = ["PlaybookShapeError", "Unsafe", "dump_play", "load_playbook", "shape_
 
 PLAY_KEYS = {"name", "hosts", "gather_facts", "vars", "tasks"}
 # task keywords a remedy may use besides its one module; everything else is refused
-TASK_KEYS = {"name", "changed_when"}
+TASK_KEYS = {"name", "changed_when", "no_log"}
 # the only templates a remedy's arguments may hold (plain variable references from the inventory)
 ALLOWED_TEMPLATES = re.compile(
     r"\{\{\s*(?:steward_docker_host \| default\(omit\)|steward_action\.id"
@@ -159,8 +159,9 @@ def shape_problem(documents: list[Any], host: str, action_id: str, modules: Iter
         if len(used) != 1:
             return f"task {n} uses {', '.join(used) or 'no module'}; a remedy task is one module call"
         module = used[0]
-        if "changed_when" in task and not isinstance(task["changed_when"], bool):
-            return f"task {n}: changed_when must be true or false (an expression is a template)"
+        for keyword in ("changed_when", "no_log"):
+            if keyword in task and not isinstance(task[keyword], bool):
+                return f"task {n}: {keyword} must be true or false (an expression is a template)"
         if _is_dangerous(module):
             return f"task {n} uses {module}: it would run elsewhere, as someone else, or pull in other files"
         if module not in allowed:

@@ -60,8 +60,11 @@ def test_lists_and_inspects_every_container(engine: FakeEngine) -> None:
         "mounts": [],
         "ports": [],
         "networks": [],
+        # the recorded engine has no image inspect: its command and health check count as the container's own
+        "settings": ["command", "healthcheck"],
     }
     assert by_name["home-mosquitto-1"]["compose_service"] == "mosquitto"
+    assert by_name["home-mosquitto-1"]["settings"] == ["command", "healthcheck", "hostname", "restart_policy"]
     crashed = by_name["crashed"]
     assert (crashed["state"], crashed["exit_code"], crashed["health"]) == ("exited", 3, None)
     assert crashed["compose_project"] is None
@@ -267,6 +270,7 @@ def test_summarize_tolerates_missing_optional_sections() -> None:
         "mounts": [],
         "ports": [],
         "networks": [],
+        "settings": [],
     }
 
 
@@ -290,7 +294,14 @@ WEB_INSPECT = {
             "com.docker.compose.config-hash": "f" * 64,
         },
     },
-    "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "443/tcp": None}},
+    "HostConfig": {
+        "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "443/tcp": None},
+        "Devices": [{"PathOnHost": "/dev/ttyACM0", "PathInContainer": "/dev/ttyACM0", "CgroupPermissions": "rwm"}],
+        "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "ShmSize": 67108864,
+        "IpcMode": "private",
+    },
     "Mounts": [
         {
             "Type": "volume",
@@ -327,6 +338,25 @@ def test_summarize_reports_the_containers_own_config_and_env_names_never_values(
         {"port": "80/tcp", "host_ip": "127.0.0.1", "host_port": 8080},
     ]
     assert record["networks"] == ["bridge", "web_default"]
+    # what else a recreate would lose, by name only: the device and the restart policy (the rest is default)
+    assert record["settings"] == ["devices", "restart_policy"]
+
+
+def test_a_key_the_world_schema_would_refuse_is_reported_as_a_marker_never_dropped() -> None:
+    inspect = {
+        **WEB_INSPECT,
+        "Config": {**WEB_INSPECT["Config"], "Env": ["1BAD=x"], "Labels": {"a b": "c"}},
+        "Mounts": [{"Type": "volume", "Name": "../x", "Destination": "/d", "RW": True}],
+    }
+    record = api.summarize(inspect, {})
+    assert record["env"] == ["STEWARD_UNREPORTABLE"] and list(record["labels"]) == ["steward.unreportable"]
+    assert record["mounts"][0]["source"] == "steward.unreportable"
+
+
+def test_a_compose_run_one_off_is_not_the_service() -> None:
+    labels = {**WEB_INSPECT["Config"]["Labels"], "com.docker.compose.oneoff": "True"}
+    record = api.summarize({**WEB_INSPECT, "Config": {**WEB_INSPECT["Config"], "Labels": labels}}, {})
+    assert record["compose_project"] == "web" and record["compose_service"] is None
 
 
 def test_an_image_env_entry_the_container_changed_is_its_own() -> None:

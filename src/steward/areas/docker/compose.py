@@ -100,6 +100,9 @@ def _drift(
         "state": "stopped" if project.state == "stopped" else "running",
         "config_hash": service.config_hash,
         "healthy": project.healthy and service.healthcheck,
+        # every file the fix copies: an edit after approval (a mounted config file the hash does not
+        # cover) makes the plan stale
+        "folder": project.digest[:16],
     }
     summary = {
         "missing": f"service {target} has no container (desired: running, from {project.src})",
@@ -109,8 +112,9 @@ def _drift(
         "unhealthy": f"service {target} is unhealthy, desired healthy",
     }[kind]
     if kind == "config_changed":
+        # in the summary only: which keys can be named depends on what this controller read before,
+        # and the evidence (desired/observed) must be the same for every process that judges it
         keys, how = changed_keys(project.name, service, c)
-        observed["changed_keys"] = keys
         summary += f": {how}" if not keys else f" ({how}: {', '.join(keys)})"
     return Drift(host, "compose", target, kind, summary, desired=desired, observed=observed)
 
@@ -144,14 +148,17 @@ class ComposeArea:
         members: dict[str, list[dict[str, Any]]] = {}
         for c in check["containers"]:
             if c.get("compose_project") in names:
-                members.setdefault(c["compose_project"], []).append(c)
+                if "compose_service" not in c:  # a world file from before Compose projects: cannot tell
+                    return [_old_observation_notice(host)]
+                if c["compose_service"] is not None:  # None: a `docker compose run` one-off, not the service
+                    members.setdefault(c["compose_project"], []).append(c)
         drifts: list[Drift] = []
         for project in want:
             if _as_desired(project, members.get(project.name, [])):
                 continue  # the common case, without building anything
             found: dict[str, list[dict[str, Any]]] = {}
             for c in members.get(project.name, []):
-                found.setdefault(c.get("compose_service") or "", []).append(c)
+                found.setdefault(c["compose_service"], []).append(c)
             if project.state == "absent":
                 if found:
                     drifts.append(_absent_notice(host, project, found))
@@ -177,19 +184,27 @@ class ComposeArea:
         what, state = FIXES[d.kind]
         copy = {
             "name": f"Copy the project folder {project.src} to {project.node_dir}",
-            COPY_MODULE: {"src": f"{project.folder}/", "dest": f"{project.node_dir}/", "mode": "preserve"},
+            # backup: a file edited on the node is kept beside the new one, never lost
+            COPY_MODULE: {
+                "src": f"{project.folder}/",
+                "dest": f"{project.node_dir}/",
+                "mode": "preserve",
+                "backup": True,
+            },
         }
         compose: dict[str, Any] = {
             "project_src": project.node_dir,
             "project_name": project.name,
+            # the very files the controller hashed (no compose.override.yml, no stale compose.yaml)
+            "files": [project.compose_file],
             "services": [service_name],
             "state": state,
+            "dependencies": False,  # never start, restart or recreate the project's other services
             "remove_orphans": False,
             "docker_host": "{{ steward_docker_host | default(omit) }}",
         }
         if state == "present":
             compose["recreate"] = "auto"
-            compose["dependencies"] = False  # never touch the project's other services
             if project.healthy:
                 compose["wait"] = True
         if project.profiles:
@@ -205,9 +220,9 @@ class ComposeArea:
         """The project's other containers must keep their ids: the fix was for one service only."""
         project, _, service = target.partition(".")
 
-        def others(check: dict[str, Any]) -> dict[str, str]:
+        def others(check: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
             return {
-                c["name"]: c["id"]
+                c["name"]: (c["id"], c.get("started_at"))  # a restart keeps the id: started_at tells
                 for c in check.get("containers") or ()
                 if c.get("compose_project") == project and c.get("compose_service") != service
             }
@@ -216,7 +231,10 @@ class ComposeArea:
         changed = sorted(name for name, cid in was.items() if now.get(name) != cid)
         if not changed:
             return None
-        return f"the fix of {target} also recreated or removed {', '.join(changed)} (other services of {project})"
+        return (
+            f"the fix of {target} also recreated, restarted or removed {', '.join(changed)} "
+            f"(other services of {project})"
+        )
 
     def sources(self, want: tuple[ComposeProject, ...]) -> tuple[Path, ...]:
         return tuple(p.folder for p in want)
@@ -225,8 +243,32 @@ class ComposeArea:
         return tuple(f"{p.name}.{s}" for p in want if p.state != "absent" for s in p.watched)
 
 
+def own_container_names(want: tuple[ComposeProject, ...], target: str) -> tuple[str, ...]:
+    """The names (and name prefixes) of the containers of service ``target`` (PROJECT.SERVICE):
+    what a dry run of its fix may touch."""
+    project, _, service = target.partition(".")
+    own: tuple[str, ...] = (f"{project}-{service}-", f"{project}_{service}_")  # Compose v2 and v1 names
+    for p in want:
+        found = p.service(service) if p.name == project else None
+        if found is not None and found.facts.get("container_name"):
+            own += (str(found.facts["container_name"]),)
+    return own
+
+
 def t_module(task: dict[str, Any]) -> str:
     return next(k for k in task if k != "name")
+
+
+def _old_observation_notice(host: str) -> Drift:
+    return Drift(
+        host,
+        "compose",
+        "projects",
+        "no_compose_labels",
+        f"could not look at the Compose projects of {host}: its observation does not report Compose's labels "
+        "(written by an older collector); the next observation will",
+        notice_only=True,
+    )
 
 
 def _plugin_notice(host: str, plugin: dict[str, Any]) -> Drift:

@@ -156,6 +156,27 @@ def _service_facts(name: str, service: dict[str, Any], config_hash: str) -> dict
     }
 
 
+_VERSION: list[str] = []
+
+
+def compose_version() -> str:
+    """`docker compose version --short` of the controller's binary (asked once per process)."""
+    if not _VERSION:
+        try:
+            done = subprocess.run(
+                ["docker", "compose", "version", "--short"],
+                capture_output=True,
+                text=True,
+                env=_scrubbed_env(),
+                timeout=TIMEOUT,
+                check=False,
+            )
+            _VERSION.append(done.stdout.strip() or f"unknown (exit {done.returncode})")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _VERSION.append(f"unknown ({type(exc).__name__})")
+    return _VERSION[0]
+
+
 class ComposeHashes:
     """Desired per-service config hashes and facts, cached on the folder's content and the arguments.
 
@@ -190,7 +211,8 @@ class ComposeHashes:
         return {k: v for k, v in entries.items() if isinstance(v, dict) and _entry_ok(v)}
 
     def _key(self, source: ProjectSource, digest: str) -> str:
-        parts: Sequence[str] = (source.name, source.node_dir, ",".join(source.profiles), digest)
+        # the binary's version too: how Compose computes a config hash may change between releases
+        parts: Sequence[str] = (compose_version(), source.name, source.node_dir, ",".join(source.profiles), digest)
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def describe(self, source: ProjectSource, memo: dict[Any, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -227,7 +249,9 @@ class ComposeHashes:
     def _save(self) -> None:
         if self.cache_file is None:
             return
-        live = dict(list(self._cache.items())[-MAX_ENTRIES:])
+        # what other processes (the executor, an event-path plan) added since this one read it stays
+        on_disk = {k: v for k, v in self._load().items() if k not in self._cache}
+        live = dict(list({**on_disk, **self._cache}.items())[-MAX_ENTRIES:])
         with contextlib.suppress(OSError):  # a cache is only a cache: not kept, the answer is still right
             atomic_write_json(self.cache_file, {"schema": 2, "entries": live})
 

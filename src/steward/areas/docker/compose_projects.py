@@ -51,6 +51,8 @@ class ComposeProject:
     profiles: tuple[str, ...] = ()
     watched: tuple[str, ...] = ()  # the services Steward watches (all of the project's by default)
     services: tuple[ComposeService, ...] = ()  # every service of the resolved project
+    digest: str = ""  # of every file in the folder (what the fix copies)
+    compose_file: str = "compose.yml"  # its compose file's name in the folder (the one hashed)
 
     def service(self, name: str) -> ComposeService | None:
         return next((s for s in self.services if s.name == name), None)
@@ -130,8 +132,10 @@ def _parse_one(
     if folder is None or problems:
         return None, problems
     node_dir = str(PurePosixPath(base) / name)
+    source = ProjectSource(name, folder, node_dir, profiles)
     try:
-        described = HASHES.describe(ProjectSource(name, folder, node_dir, profiles), context.memo)
+        described = HASHES.describe(source, context.memo)
+        digest, compose_file = context.memo[("compose-folder", folder)], source.compose_file.name
     except ProjectChanged as exc:
         raise SourceChanged([str(folder)], "changed while docker compose read it") from exc
     except (ComposeConfigError, ValueError, OSError) as exc:
@@ -153,6 +157,8 @@ def _parse_one(
         profiles=profiles,
         watched=watched or tuple(described),
         services=services,
+        digest=digest,
+        compose_file=compose_file,
     )
     return project, []
 

@@ -124,12 +124,16 @@ def parse_config(host: str, where: str, item: dict[str, Any]) -> tuple[Container
     return config, problems
 
 
-def would_drop(config: ContainerConfig, network_mode: str | None, observed: dict[str, Any]) -> list[str] | None:
+def would_drop(
+    config: ContainerConfig, network_mode: str | None, observed: dict[str, Any], described: frozenset[str] = frozenset()
+) -> list[str] | None:
     """What recreating the observed container from ``config`` would lose; None: the world file cannot tell.
 
-    Each item is a phrase for the notice ("mount /srv/www:/var/www", "env TZ", "label owner").
+    Each item is a phrase for the notice ("mount /srv/www:/var/www", "env TZ", "label owner",
+    "settings devices, privileged"). ``described``: the other settings the entry names (command,
+    restart_policy), which the recreate carries.
     """
-    if not all(key in observed for key in ("mounts", "env", "labels", "ports", "networks")):
+    if not all(key in observed for key in ("mounts", "env", "labels", "ports", "networks", "settings")):
         return None
     lost: list[str] = []
     if observed.get("compose_project"):
@@ -155,4 +159,7 @@ def would_drop(config: ContainerConfig, network_mode: str | None, observed: dict
     names = [n for n in observed["networks"] if n not in keep]
     if names:
         lost.append(("network " if len(names) == 1 else "networks ") + ", ".join(names))
+    names = [n for n in observed["settings"] if n not in described]
+    if names:
+        lost.append(("setting " if len(names) == 1 else "settings ") + ", ".join(names))
     return lost

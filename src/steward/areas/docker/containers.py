@@ -255,7 +255,12 @@ class ContainersArea:
             summary = _summary(kind, name, container.image, observed)
             notice_only = False
             if kind in RECREATES and actual is not None:
-                lost = would_drop(container.config, container.network_mode, actual)
+                described = frozenset(
+                    name
+                    for name, value in (("command", container.command), ("restart_policy", container.restart_policy))
+                    if value is not None
+                )
+                lost = would_drop(container.config, container.network_mode, actual, described)
                 if lost is None:
                     notice_only = True
                     summary += (
@@ -297,7 +302,12 @@ class ContainersArea:
         params["state"] = state
         params.update(extra)
         params["docker_host"] = "{{ steward_docker_host | default(omit) }}"
-        task = {"name": f"{what.capitalize()}: {container.name}", "community.docker.docker_container": params}
+        task: dict[str, Any] = {
+            "name": f"{what.capitalize()}: {container.name}",
+            "community.docker.docker_container": params,
+        }
+        if "env" in params:
+            task["no_log"] = True  # the module's result echoes the env values: none in the run's artifacts
         return Remedy(what=what, tasks=[task], modules="community.docker.docker_container")
 
     def check_problem(self, check: Any) -> str | None:
