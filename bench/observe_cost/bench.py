@@ -34,7 +34,7 @@ def host_names(count: int) -> list[str]:
     return [f"h{i:02d}" for i in range(1, count + 1)]
 
 
-def write_inventory(path: Path, n: int, args: argparse.Namespace) -> None:
+def write_inventory(path: Path, n: int, args: argparse.Namespace, compose: bool = True) -> None:
     """An inventory of the first n lab hosts, modelled on lab/inventory/hosts.yml (YAML is JSON)."""
     hosts = {}
     for i, name in enumerate(host_names(n), start=1):
@@ -45,6 +45,8 @@ def write_inventory(path: Path, n: int, args: argparse.Namespace) -> None:
             "steward_compose_dir": f"{args.lab_dir}/hosts/{name}/compose",
             "steward_compose_projects": [{"name": "app", "src": "services/app", "healthy": True}],
         }
+        if not compose:  # the same hosts and containers, the project not named: no compose plugin look
+            del hosts[name]["steward_compose_projects"]
     inventory = {
         "all": {
             "vars": {
@@ -110,7 +112,7 @@ def run_timed(cmd: list[str], env: dict[str, str], log: Path) -> float:
     return elapsed
 
 
-def verify_world(state_dir: Path, n: int, tailscale_status: str) -> None:
+def verify_world(state_dir: Path, n: int, tailscale_status: str, compose: bool = True) -> None:
     """Every host has a fresh world file with the four checks showing what the lab holds."""
     world = state_dir / "world"
     files = sorted(p.name for p in world.glob("*.json"))
@@ -131,7 +133,8 @@ def verify_world(state_dir: Path, n: int, tailscale_status: str) -> None:
             if docker["status"] != "ok" or states != ["exited", "running", "running"]:
                 problems.append(f"docker {docker['status']} {states}")
             services = sorted(str(c["compose_service"]) for c in docker["containers"] or [] if c["compose_project"])
-            if services != ["web", "worker"] or (docker.get("compose") or {}).get("status") != "ok":
+            plugin = (docker.get("compose") or {}).get("status")
+            if services != ["web", "worker"] or plugin != ("ok" if compose else None):
                 problems.append(f"compose {services} {docker.get('compose')}")
             if checks["disk"]["status"] != "ok" or checks["disk"]["mounts"][0]["present"] is not True:
                 problems.append(f"disk {checks['disk']}")
@@ -194,6 +197,9 @@ def main() -> int:
         inventory = args.work / f"inventory-{n}.yml"
         write_inventory(inventory, n, args)
         cmds = commands(inventory, args.variants)
+        plain = args.work / f"inventory-{n}-no-compose.yml"
+        write_inventory(plain, n, args, compose=False)
+        cmds["observe_no_compose"] = commands(plain, False)["observe"]
         load_before = os.getloadavg()
         print(f"bench: N={n}: warm-up", flush=True)
         for cmd in cmds.values():  # one unmeasured round: every ControlPersist master is up
@@ -203,8 +209,8 @@ def main() -> int:
         for rep in range(args.reps):
             for name, cmd in cmds.items():
                 times[name].append(run_timed(cmd, env, log))
-                if name == "observe":
-                    verify_world(args.state_dir, n, args.tailscale_expected)
+                if name in ("observe", "observe_no_compose"):
+                    verify_world(args.state_dir, n, args.tailscale_expected, compose=name == "observe")
                 else:
                     shutil.rmtree(args.state_dir / "world", ignore_errors=True)
             print(
