@@ -164,7 +164,6 @@ CONTAINER_SETTINGS = frozenset(
         "shm_size", "static_ip", "sysctls", "tmpfs", "ulimits", "user", "working_dir",
     )
 )  # fmt: skip
-CONTAINER_OPTIONAL_KEYS = CONTAINER_CONFIG_KEYS
 COMPOSE_PLUGIN_KEYS = frozenset(("status", "version", "error"))
 COMPOSE_PLUGIN_STATUSES = frozenset(("ok", "missing", "too_old", "error"))
 CONTAINER_MOUNT_KEYS = frozenset(("type", "source", "destination", "read_only"))
@@ -657,7 +656,7 @@ def _images_ok(images: set) -> bool:
 
 def _container_slow(path: str, c: object) -> None:
     """Field by field, naming the first field that is wrong (raises InvalidValue)."""
-    c = _record(path, c, CONTAINER_KEYS, CONTAINER_OPTIONAL_KEYS)
+    c = _record(path, c, CONTAINER_KEYS, CONTAINER_CONFIG_KEYS)
     _pattern(path + ".name", c["name"], _NAME, "a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)", MAX_NAME)
     _pattern(path + ".id", c["id"], _CONTAINER_ID, "a container id (12 to 64 hex digits)", 64)
     _enum(path + ".state", c["state"], CONTAINER_STATES)

@@ -13,7 +13,6 @@ from typing import Any
 
 from steward.ansible.preview import previewable, read_preview, summary, take_preview
 from steward.core.atomic import atomic_write_json
-from steward.core.model import Drift
 from steward.desired.inventory import load_desired_cached
 from steward.state.actions import ActionQueue, QueueError
 from steward.state.journal import Journal
@@ -31,11 +30,7 @@ class NotPreviewable(QueueError):
 
 def remedy_tasks(settings: Settings, key: str) -> list[dict[str, Any]] | None:
     """The tasks the inventory's remedy has for `key` now (None: no remedy, or the host left)."""
-    host, area, target, kind = key.split("/", 3)
-    desired = load_desired_cached(settings.inventory)
-    if host not in desired.hosts:
-        return None
-    remedy = desired.hosts[host].remedy(Drift(host, area, target, kind, ""))
+    remedy = load_desired_cached(settings.inventory).remedy_for(key)
     return None if remedy is None else remedy.tasks
 
 
@@ -65,7 +60,7 @@ def preview_new(settings: Settings, action_ids: list[str]) -> dict[str, dict[str
     for action_id in action_ids:
         try:
             taken[action_id] = preview(settings, action_id)
-        except (NotPreviewable, QueueError):
+        except QueueError:  # not a Compose remedy (NotPreviewable), or it moved on meanwhile
             continue
         except Exception as exc:  # a dry run that cannot be had never fails the cycle that wrote the action
             taken[action_id] = {"actions": [], "error": f"the dry run could not be taken: {exc!r}"}

@@ -48,3 +48,10 @@ class DesiredState:
     # folders outside the inventory's own files that its desired state was read from (Compose
     # projects): a change in one is a change of the inventory (load_desired_cached)
     sources: tuple[Path, ...] = ()
+
+    def remedy_for(self, key: str) -> Remedy | None:
+        """The remedy the inventory gives now for drift key `host/area/target/kind` (None: none, or
+        the host is not in the inventory): what the engine wrote, re-derived from the key alone."""
+        host, area, target, kind = key.split("/", 3)
+        desired = self.hosts.get(host)
+        return None if desired is None else desired.remedy(Drift(host, area, target, kind, ""))

@@ -16,7 +16,6 @@ from typing import Any
 from steward.areas import AREAS
 from steward.core.atomic import atomic_write_json
 from steward.desired.inventory import DesiredState
-from steward.plan.drift import Drift
 from steward.plan.playbook import PlaybookShapeError, load_playbook, shape_problem
 from steward.state.actions import ActionQueue, BadActionId, check_id
 from steward.state.journal import Journal, isotime
@@ -95,11 +94,10 @@ def is_the_remedy(meta: dict[str, Any], play: dict[str, Any], desired: DesiredSt
 
     The shape check bounds what a signed file may do; this pins every argument (argv, image,
     container parameters) to what the inventory says right now."""
-    host, area, target, kind = str(meta["key"]).split("/", 3)
-    module = AREAS.get(area)
-    if module is None or host != meta["host"] or host not in desired.hosts:
+    host, area = str(meta["key"]).split("/", 3)[:2]
+    if AREAS.get(area) is None or host != meta["host"]:
         return False
-    remedy = desired.hosts[host].remedy(Drift(host, area, target, kind, ""))
+    remedy = desired.remedy_for(str(meta["key"]))
     if remedy is None:
         return False
     return json.loads(json.dumps(remedy.tasks)) == json.loads(json.dumps(play.get("tasks")))

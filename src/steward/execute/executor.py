@@ -170,7 +170,7 @@ class Executor:
             except QueueError:
                 return  # another executor claimed it first
             self.queue.journal_file_approval(action_id)  # a file moved into approved/ by hand
-            self.queue.gather_diagnosis(action_id, "running")  # ...left its diagnosis in pending/
+            self.queue.gather_sidecars(action_id, "running")  # ...left its diagnosis, its dry run in pending/
             self.journal.append("action_claimed", action=action_id, src="approved", dst="running", pid=os.getpid())
             self._run_claimed(action_id, report)
 

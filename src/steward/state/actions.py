@@ -198,18 +198,17 @@ class ActionQueue:
             return False
         return True
 
-    def gather_diagnosis(self, action_id: str, folder: str) -> bool:
-        """A diagnosis left in pending/ while its action is in `folder`/ now: moved beside the action.
+    def gather_sidecars(self, action_id: str, folder: str) -> bool:
+        """What is kept beside an action (its diagnosis, its dry run) left in pending/ while the action
+        is in `folder`/ now: moved beside it. True when something was moved.
 
         `mv pending/ID.yml approved/` by hand moves the action alone (and a diagnosis stored as an
         approval happened stays behind); the executor calls this when it claims the action."""
         if folder == "pending" or os.path.lexists(self.path("pending", action_id)):
             return False
-        carried = [
-            self._carry(self.paths.folder("pending") / f"{action_id}{suffix}", self.path(folder, action_id), suffix)
-            for suffix in SIDECAR_SUFFIXES
-        ]
-        return carried[0]
+        pending = self.paths.folder("pending")
+        moved = [self._carry(pending / f"{action_id}{s}", self.path(folder, action_id), s) for s in SIDECAR_SUFFIXES]
+        return any(moved)
 
     @contextmanager
     def _decide(self, action_id: str, via: str | None = None) -> Iterator[None]:

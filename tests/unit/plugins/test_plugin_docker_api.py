@@ -34,6 +34,18 @@ def engine(sockdir: Path) -> Iterator[FakeEngine]:
     server.close()
 
 
+# the configuration fields of a container that has none of its own (no labels, env, mounts ...)
+NO_CONFIG = {
+    "compose_service": None,
+    "config_hash": None,
+    "labels": {},
+    "env": [],
+    "mounts": [],
+    "ports": [],
+    "networks": [],
+}
+
+
 def test_lists_and_inspects_every_container(engine: FakeEngine) -> None:
     recorded = load_engine()
     engine.serve_engine(recorded)
@@ -53,13 +65,7 @@ def test_lists_and_inspects_every_container(engine: FakeEngine) -> None:
         "started_at": "2026-11-27T03:46:30.766589796Z",
         "exit_code": 0,
         "compose_project": "home",
-        "compose_service": None,
-        "config_hash": None,
-        "labels": {},
-        "env": [],
-        "mounts": [],
-        "ports": [],
-        "networks": [],
+        **NO_CONFIG,
         # the recorded engine has no image inspect: its command and health check count as the container's own
         "settings": ["command", "healthcheck"],
     }
@@ -263,13 +269,7 @@ def test_summarize_tolerates_missing_optional_sections() -> None:
         "started_at": None,
         "exit_code": None,
         "compose_project": None,
-        "compose_service": None,
-        "config_hash": None,
-        "labels": {},
-        "env": [],
-        "mounts": [],
-        "ports": [],
-        "networks": [],
+        **NO_CONFIG,
         "settings": [],
     }
 

@@ -21,6 +21,7 @@ written atomically.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -156,25 +157,21 @@ def _service_facts(name: str, service: dict[str, Any], config_hash: str) -> dict
     }
 
 
-_VERSION: list[str] = []
-
-
+@functools.cache
 def compose_version() -> str:
     """`docker compose version --short` of the controller's binary (asked once per process)."""
-    if not _VERSION:
-        try:
-            done = subprocess.run(
-                ["docker", "compose", "version", "--short"],
-                capture_output=True,
-                text=True,
-                env=_scrubbed_env(),
-                timeout=TIMEOUT,
-                check=False,
-            )
-            _VERSION.append(done.stdout.strip() or f"unknown (exit {done.returncode})")
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            _VERSION.append(f"unknown ({type(exc).__name__})")
-    return _VERSION[0]
+    try:
+        done = subprocess.run(
+            ["docker", "compose", "version", "--short"],
+            capture_output=True,
+            text=True,
+            env=_scrubbed_env(),
+            timeout=TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({type(exc).__name__})"
+    return done.stdout.strip() or f"unknown (exit {done.returncode})"
 
 
 class ComposeHashes:
