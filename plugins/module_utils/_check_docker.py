@@ -26,9 +26,12 @@ Result::
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import subprocess
+import tempfile
 
 from ansible_collections.homelab.steward.plugins.module_utils._docker_api import (
     DEFAULT_DOCKER_HOST,
@@ -55,6 +58,10 @@ PLUGIN_DIRS = (
     "/usr/lib/docker/cli-plugins",
     "/usr/libexec/docker/cli-plugins",
 )
+# The plugin's version, kept on the node per binary (path, inode, size, mtime, ctime): starting the
+# 60 MB Go binary costs ~50 ms of a shared CPU per observation; a cached answer runs it once per
+# upgrade. Best effort: an unwritable or unreadable cache only means the binary runs every time.
+CACHE_PATH = "~/.cache/steward/compose-plugin.json"
 # community.docker.docker_compose_v2 needs Compose 2.18.0 or newer.
 MIN_COMPOSE = (2, 18, 0)
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
@@ -76,14 +83,64 @@ def validate(docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = DEFAULT_TI
         raise InvalidDockerOptions(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
+def _binary_key(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _cached_version(path: str, key: list[int]) -> str | None:
+    try:
+        with open(os.path.expanduser(CACHE_PATH), encoding="utf-8") as fh:
+            entry = json.load(fh).get(path)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(entry, dict) and entry.get("key") == key and isinstance(entry.get("version"), str):
+        return entry["version"] if _VERSION.fullmatch(entry["version"]) else None
+    return None
+
+
+def _remember_version(path: str, key: list[int], version: str) -> None:
+    cache = os.path.expanduser(CACHE_PATH)
+    tmp = None
+    try:
+        os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".compose-plugin.", dir=os.path.dirname(cache))
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({path: {"key": key, "version": version}}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, cache)
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _judge(version: str) -> dict:
+    if tuple(int(n) for n in version.split(".")) < MIN_COMPOSE:
+        return {"status": "too_old", "version": version, "error": f"compose plugin {version} is older than 2.18"}
+    return {"status": "ok", "version": version, "error": None}
+
+
 def compose_plugin(timeout: float = DEFAULT_TIMEOUT) -> dict:
-    """Whether Docker Compose v2 (2.18 or newer) is installed as a docker CLI plugin, and its version."""
+    """Whether Docker Compose v2 (2.18 or newer) is installed as a docker CLI plugin, and its version.
+
+    The first plugin found is asked ``version --short`` once per binary; the answer is kept in
+    :data:`CACHE_PATH` keyed on the binary's inode, size and times, so a replaced binary is asked again.
+    """
     config = os.environ.get("DOCKER_CONFIG")
     dirs = ((config + "/cli-plugins",) if config else ()) + PLUGIN_DIRS
     for folder in dirs:
         path = os.path.join(os.path.expanduser(folder), "docker-compose")
         if not os.access(path, os.X_OK):
             continue
+        key = _binary_key(path)
+        cached = _cached_version(path, key) if key else None
+        if cached:
+            return _judge(cached)
         try:
             done = subprocess.run(
                 [path, "version", "--short"], capture_output=True, text=True, timeout=timeout, check=False
@@ -98,9 +155,9 @@ def compose_plugin(timeout: float = DEFAULT_TIMEOUT) -> dict:
                 "error": f"{path} version gave no version (exit {done.returncode})",
             }
         version = ".".join(found.groups())
-        if tuple(int(n) for n in found.groups()) < MIN_COMPOSE:
-            return {"status": "too_old", "version": version, "error": f"compose plugin {version} is older than 2.18"}
-        return {"status": "ok", "version": version, "error": None}
+        if key and _binary_key(path) == key:  # not replaced while it ran
+            _remember_version(path, key, version)
+        return _judge(version)
     return {
         "status": "missing",
         "version": None,

@@ -213,6 +213,7 @@ def test_a_node_without_the_compose_plugin_is_one_could_not_look_notice(tmp_path
 def test_the_node_side_look_finds_the_plugin_set_up_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ansible_collections.homelab.steward.plugins.module_utils import _check_docker
 
+    monkeypatch.setattr(_check_docker, "CACHE_PATH", str(tmp_path / "cache" / "compose-plugin.json"))
     assert _check_docker.compose_plugin() == {"status": "ok", "version": "2.40.3", "error": None}
     fake = tmp_path / "cfg" / "cli-plugins" / "docker-compose"
     fake.parent.mkdir(parents=True)
@@ -225,6 +226,35 @@ def test_the_node_side_look_finds_the_plugin_set_up_installed(tmp_path: Path, mo
     fake.unlink()
     monkeypatch.setattr(_check_docker, "PLUGIN_DIRS", ())
     assert _check_docker.compose_plugin()["status"] == "missing"
+
+
+def test_the_node_asks_the_plugin_its_version_once_per_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.homelab.steward.plugins.module_utils import _check_docker
+
+    cache = tmp_path / "cache" / "compose-plugin.json"
+    monkeypatch.setattr(_check_docker, "CACHE_PATH", str(cache))
+    monkeypatch.setattr(_check_docker, "PLUGIN_DIRS", ())
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "cfg"))
+    runs = tmp_path / "runs"
+    fake = tmp_path / "cfg" / "cli-plugins" / "docker-compose"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(f"#!/bin/sh\necho run >> {runs}\necho v2.30.1\n")
+    fake.chmod(0o755)
+    assert _check_docker.compose_plugin() == {"status": "ok", "version": "2.30.1", "error": None}
+    assert _check_docker.compose_plugin() == {"status": "ok", "version": "2.30.1", "error": None}
+    assert runs.read_text().count("run") == 1, "the second look reads the cache"
+    fake.write_text(f"#!/bin/sh\necho run >> {runs}\necho v2.17.0\n")  # an upgrade (here: a downgrade)
+    assert _check_docker.compose_plugin()["status"] == "too_old"
+    assert runs.read_text().count("run") == 2, "a replaced binary is asked again"
+    cache.write_text("{torn")
+    assert _check_docker.compose_plugin()["version"] == "2.17.0", "a broken cache is only a miss"
+    assert runs.read_text().count("run") == 3
+    cache.parent.chmod(0o500)  # unwritable cache folder: the look still answers
+    try:
+        fake.write_text(f"#!/bin/sh\necho v2.31.0\n")
+        assert _check_docker.compose_plugin()["version"] == "2.31.0"
+    finally:
+        cache.parent.chmod(0o700)
 
 
 def test_verification_fails_a_fix_that_recreated_another_service_of_the_project() -> None:
