@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from steward.app.actions import list_actions
@@ -28,6 +28,7 @@ class HostStatus:
     reachable: Any
     docker: str | None  # the docker check's status in the last look
     in_inventory: bool | None  # None while the inventory cannot be read
+    checks: dict[str, str | None] = field(default_factory=dict)  # each check's status in the last look
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ def status(settings: Settings) -> Status:
             reachable=w["reachable"],
             docker=(w["checks"].get("docker") or {}).get("status"),
             in_inventory=None if desired is None else h in desired.hosts,
+            checks={name: (c or {}).get("status") for name, c in sorted(w["checks"].items())},
         )
         for h, w in snapshot.hosts.items()
     }

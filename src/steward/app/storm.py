@@ -11,7 +11,9 @@ from steward.plan.engine import Engine
 from steward.state.settings import Settings
 
 
-def acknowledge(settings: Settings) -> None:
-    """Let the next plan cycle write the held-back actions; NoStorm when nothing is held back."""
-    if not Engine(settings).ack_storm():
+def acknowledge(settings: Settings, via: str = "cli", by: str | None = None) -> None:
+    """Let the next plan cycle write the held-back actions; NoStorm when nothing is held back.
+
+    Journaled as `storm_ack_requested` with how (`via`) and who (`by`)."""
+    if not Engine(settings).ack_storm(via, by):
         raise NoStorm("there is no storm to acknowledge")

@@ -92,12 +92,12 @@ class Engine:
         with exclusive(self.settings.paths.locks / "engine.lock"), self.journal.batched():
             return self._plan(now or utcnow())
 
-    def ack_storm(self) -> bool:
+    def ack_storm(self, via: str = "cli", by: str | None = None) -> bool:
         """Let the next cycle write what the storm breaker holds; False when there is no storm."""
         with exclusive(self.settings.paths.locks / "engine.lock"):
             if not self.storm.request_ack(read_memory(self.settings.paths).storm):
                 return False
-        self.journal.append("storm_ack_requested", via="cli")
+        self.journal.append("storm_ack_requested", via=via, by=by)
         return True
 
     def _plan(self, now: datetime) -> CycleReport:

@@ -23,7 +23,7 @@ from typing import Any
 
 from steward.core.atomic import NotARegularFile, atomic_move, atomic_write_json, atomic_write_text
 from steward.core.locks import try_exclusive
-from steward.state.journal import Journal, isotime
+from steward.state.journal import Journal, isotime, utcnow
 from steward.state.ledger import Ledger
 from steward.state.paths import (
     DIAGNOSIS_SUFFIX,
@@ -33,6 +33,7 @@ from steward.state.paths import (
     SIDECAR_SUFFIXES,
     StatePaths,
 )
+from steward.state.world import parse_time
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 VIA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # a surface's name (cli, web, telegram, file), never free text
@@ -231,6 +232,12 @@ class ActionQueue:
                 raise QueueError(
                     f"{action_id} already ended ({ended['state']} at {ended['at']}): an action runs at most once; "
                     "the engine writes a new one while the drift holds"
+                )
+            expires_at = (self.ledger.entry(action_id) or {}).get("expires_at")
+            if isinstance(expires_at, str) and parse_time(expires_at) <= utcnow():
+                raise QueueError(
+                    f"{action_id} expired: not approved before {expires_at}; the engine moves it to expired/ on "
+                    "its next cycle and writes a new one while the drift holds"
                 )
             decision: dict[str, Any] = {"via": via, "by": by}
             if reason is not None:

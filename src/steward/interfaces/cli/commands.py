@@ -94,7 +94,7 @@ def cmd_silence(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ack_storm(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        storm.acknowledge(settings)
+        storm.acknowledge(settings, VIA, os_user())
     except NoStorm as exc:
         print(f"error: {terminal(exc)}", file=sys.stderr)
         return BAD_INPUT

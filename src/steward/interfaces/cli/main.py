@@ -40,6 +40,7 @@ from steward.interfaces.cli.commands import (
 )
 from steward.interfaces.cli.diagnose import cmd_diagnose
 from steward.interfaces.cli.output import BAD_INPUT, FAILURE
+from steward.interfaces.web import cli as ui_cli
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-n", "--lines", type=int, default=20, help="how many past events (default 20)")
     a.add_argument("-f", "--follow", action="store_true", help="keep printing new events until interrupted")
     a.add_argument("--json", action="store_true", help="one JSON object per line")
+    ui_cli.add_parser(sub)
     return p
 
 
@@ -166,4 +168,5 @@ COMMANDS: dict[str, Command] = {
     "clear": cmd_clear,
     "init": cmd_init,
     "events": cmd_events,
+    "ui": ui_cli.cmd_ui,
 }

@@ -1,0 +1,114 @@
+"""/metrics: the state folder as Prometheus figures, for the homelab's own Prometheus and Grafana.
+
+Open (no login): it carries counts, ages and host names, no secret and no node-written text
+other than host names. Figures (all gauges, read anew on every scrape, except the journal
+counters, read incrementally from where the last scrape stopped):
+
+    steward_actions{folder}                              actions per queue folder
+    steward_pending_oldest_age_seconds                   age of the oldest pending action (0: none)
+    steward_drifts{area,host}                            drift keys the engine is tracking
+    steward_host_last_observation_age_seconds{host}      since each host's last look
+    steward_host_reachable{host}                         1 reachable, 0 not, in the last look
+    steward_storm_active                                 1 while the storm breaker holds actions back
+    steward_cycles_skipped_total                         plan cycles skipped (unreadable input)
+    steward_executor_runs_total{result}                  succeeded | failed | quarantined | interrupted
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from starlette.responses import Response
+
+from steward.app import desk
+from steward.app.settings import Settings
+from steward.core.atomic import open_read
+
+RUN_RESULTS = {
+    "action_succeeded": "succeeded",
+    "action_failed": "failed",
+    "action_quarantined": "quarantined",
+    "action_interrupted": "interrupted",
+}
+
+
+class JournalCounts:
+    """Counts of journal event types, read from the byte where the last read stopped (the journal is
+    append-only); a journal that shrank or was replaced is counted again from its start."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.offset = 0
+        self.inode: int | None = None
+        self.counts: Counter[str] = Counter()
+
+    def read(self, path: Path) -> Counter[str]:
+        with self.lock:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return Counter()
+            if st.st_ino != self.inode or st.st_size < self.offset:
+                self.inode, self.offset, self.counts = st.st_ino, 0, Counter()
+            with open_read(path) as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+            complete = data.rfind(b"\n") + 1  # a torn last line is read next time, whole
+            for raw in data[:complete].splitlines():
+                try:
+                    kind = json.loads(raw).get("type")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(kind, str):
+                    self.counts[kind] += 1
+            self.offset += complete
+            return Counter(self.counts)
+
+
+_COUNTS: dict[Path, JournalCounts] = {}
+
+
+def figures(settings: Settings) -> CollectorRegistry:
+    now = datetime.now(UTC)
+    registry = CollectorRegistry()
+    view = desk.queue_view(settings, now)
+    folders = Gauge("steward_actions", "Actions per queue folder", ["folder"], registry=registry)
+    for folder, count in view.counts.items():
+        folders.labels(folder).set(count)
+    ages = [r.age_s for r in view.open if r.info.folder == "pending" and r.age_s is not None]
+    Gauge("steward_pending_oldest_age_seconds", "Age of the oldest pending action", registry=registry).set(
+        max(ages, default=0)
+    )
+    hosts = desk.hosts_view(settings, now)
+    seen = Gauge(
+        "steward_host_last_observation_age_seconds", "Seconds since the host's last look", ["host"], registry=registry
+    )
+    reachable = Gauge("steward_host_reachable", "1 when the last look reached the host", ["host"], registry=registry)
+    drifts = Gauge("steward_drifts", "Drift keys the engine tracks", ["area", "host"], registry=registry)
+    for host in hosts.hosts:
+        if host.age_s is not None:
+            seen.labels(host.name).set(host.age_s)
+        reachable.labels(host.name).set(1 if host.reachable is True else 0)
+    for (area, name), count in desk.drift_counts(settings).items():
+        drifts.labels(area, name).set(count)
+    Gauge("steward_storm_active", "1 while the storm breaker holds actions back", registry=registry).set(
+        0 if hosts.storm is None else 1
+    )
+    counts = _COUNTS.setdefault(settings.paths.journal, JournalCounts()).read(settings.paths.journal)
+    Gauge("steward_cycles_skipped_total", "Plan cycles skipped (unreadable input)", registry=registry).set(
+        counts.get("cycle_skipped", 0)
+    )
+    runs = Gauge("steward_executor_runs_total", "Executor runs by result", ["result"], registry=registry)
+    for event, result in RUN_RESULTS.items():
+        runs.labels(result).set(counts.get(event, 0))
+    return registry
+
+
+def metrics_response(settings: Settings) -> Response:
+    return Response(generate_latest(figures(settings)), media_type=CONTENT_TYPE_LATEST)
