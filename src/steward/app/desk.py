@@ -19,12 +19,13 @@ from typing import Any
 from steward.app.actions import ActionDetail, ActionInfo, list_actions, show
 from steward.app.silences import listed as active_silences
 from steward.app.status import Status, status
+from steward.areas import check_problem
 from steward.state.actions import ActionQueue
 from steward.state.journal import Journal
 from steward.state.memory import read_memory
 from steward.state.paths import ENDED_FOLDERS, QUEUE_FOLDERS
 from steward.state.settings import Settings
-from steward.state.world import parse_time
+from steward.state.world import load_world, parse_time
 
 RECENT_ENDED = 50  # ended actions the queue page lists under the open ones
 
@@ -215,3 +216,33 @@ def drift_counts(settings: Settings) -> dict[tuple[str, str], int]:
             if streak.last_seen == mem.observed_at and len(parts) >= 2:
                 counts[(parts[1], host)] += 1
     return dict(counts)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What /metrics reports, read in one pass: each queue folder listed once, the world and the
+    engine's memory read once (a scrape every 15 s must cost little next to `steward list`)."""
+
+    counts: dict[str, int]
+    oldest_pending_s: float
+    hosts: list[tuple[str, float | None, bool]]  # name, seconds since its last look, reachable
+    drifts: dict[tuple[str, str], int]
+    storm: bool
+
+
+def figures(settings: Settings, now: datetime) -> Figures:
+    every = list_actions(settings, every_folder=True)
+    counts = Counter(i.folder for i in every)
+    ages = [_seconds(i.created_at, now) for i in every if i.folder == "pending"]
+    snapshot = load_world(settings.paths.world, check_problem)
+    hosts = [
+        (name, _seconds(str(w.get("observed_at") or ""), now), w.get("reachable") is True)
+        for name, w in sorted(snapshot.hosts.items())
+    ]
+    return Figures(
+        counts={f: counts.get(f, 0) for f in QUEUE_FOLDERS},
+        oldest_pending_s=max((a for a in ages if a is not None), default=0.0),
+        hosts=hosts,
+        drifts=drift_counts(settings),
+        storm=read_memory(settings.paths).storm is not None,
+    )

@@ -77,28 +77,26 @@ _COUNTS: dict[Path, JournalCounts] = {}
 def figures(settings: Settings) -> CollectorRegistry:
     now = datetime.now(UTC)
     registry = CollectorRegistry()
-    view = desk.queue_view(settings, now)
+    fig = desk.figures(settings, now)
     folders = Gauge("steward_actions", "Actions per queue folder", ["folder"], registry=registry)
-    for folder, count in view.counts.items():
+    for folder, count in fig.counts.items():
         folders.labels(folder).set(count)
-    ages = [r.age_s for r in view.open if r.info.folder == "pending" and r.age_s is not None]
     Gauge("steward_pending_oldest_age_seconds", "Age of the oldest pending action", registry=registry).set(
-        max(ages, default=0)
+        fig.oldest_pending_s
     )
-    hosts = desk.hosts_view(settings, now)
     seen = Gauge(
         "steward_host_last_observation_age_seconds", "Seconds since the host's last look", ["host"], registry=registry
     )
     reachable = Gauge("steward_host_reachable", "1 when the last look reached the host", ["host"], registry=registry)
+    for name, age, up in fig.hosts:
+        if age is not None:
+            seen.labels(name).set(age)
+        reachable.labels(name).set(1 if up else 0)
     drifts = Gauge("steward_drifts", "Drift keys the engine tracks", ["area", "host"], registry=registry)
-    for host in hosts.hosts:
-        if host.age_s is not None:
-            seen.labels(host.name).set(host.age_s)
-        reachable.labels(host.name).set(1 if host.reachable is True else 0)
-    for (area, name), count in desk.drift_counts(settings).items():
+    for (area, name), count in fig.drifts.items():
         drifts.labels(area, name).set(count)
     Gauge("steward_storm_active", "1 while the storm breaker holds actions back", registry=registry).set(
-        0 if hosts.storm is None else 1
+        1 if fig.storm else 0
     )
     counts = _COUNTS.setdefault(settings.paths.journal, JournalCounts()).read(settings.paths.journal)
     Gauge("steward_cycles_skipped_total", "Plan cycles skipped (unreadable input)", registry=registry).set(
