@@ -251,7 +251,7 @@ def test_the_node_asks_the_plugin_its_version_once_per_binary(tmp_path: Path, mo
     assert runs.read_text().count("run") == 3
     cache.parent.chmod(0o500)  # unwritable cache folder: the look still answers
     try:
-        fake.write_text(f"#!/bin/sh\necho v2.31.0\n")
+        fake.write_text("#!/bin/sh\necho v2.31.0\n")
         assert _check_docker.compose_plugin()["version"] == "2.31.0"
     finally:
         cache.parent.chmod(0o700)

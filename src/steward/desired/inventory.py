@@ -372,7 +372,14 @@ def _read(manager: Any, loader: Any, root: Path | None = None) -> _Read:
             read.globals.setdefault("steward_state_dir", keep["steward_state_dir"])
         if DIAGNOSIS_VAR in hv and DIAGNOSIS_VAR not in read.globals:
             _keep_diagnosis(read, hv[DIAGNOSIS_VAR], templar)
+        for var in TELEGRAM_VARS:  # the bot's allow-lists (group vars for all:)
+            if var in hv and var not in read.globals:
+                with contextlib.suppress(Exception):  # never fatal: the bot then says the allow-list is missing
+                    read.globals[var] = plain(templar.template(hv[var]))
     return read
+
+
+TELEGRAM_VARS = ("steward_telegram_chats", "steward_telegram_users")
 
 
 def _keep_diagnosis(read: _Read, value: Any, templar: Any) -> None:

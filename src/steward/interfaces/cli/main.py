@@ -26,6 +26,7 @@ from steward.app.errors import (
 )
 from steward.app.settings import Settings, find_project_dir, recheck, resolve_settings
 from steward.core.inert import terminal
+from steward.interfaces.bot import cli as bot_cli
 from steward.interfaces.cli.actions import cmd_approve, cmd_list, cmd_preview, cmd_reject, cmd_show
 from steward.interfaces.cli.commands import (
     cmd_ack_storm,
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-f", "--follow", action="store_true", help="keep printing new events until interrupted")
     a.add_argument("--json", action="store_true", help="one JSON object per line")
     ui_cli.add_parser(sub)
+    bot_cli.add_parser(sub)
     return p
 
 
@@ -169,4 +171,5 @@ COMMANDS: dict[str, Command] = {
     "init": cmd_init,
     "events": cmd_events,
     "ui": ui_cli.cmd_ui,
+    "bot": bot_cli.cmd_bot,
 }
