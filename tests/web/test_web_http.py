@@ -20,9 +20,11 @@ from steward.state.tokens import Tokens
 def test_every_page_needs_a_login_and_the_login_comes_back_to_the_page(desk) -> None:
     action = desk.cycles("piha", "mqtt")
     client = desk.client()
-    for path in ("/", f"/actions/{action}", "/hosts", "/journal", "/api/queue", "/api/journal"):
+    for path in ("/", f"/actions/{action}", "/hosts", "/journal"):
         answer = client.get(path)
         assert answer.status_code == 303 and answer.headers["location"] == f"/login?next={path}", path
+    for path in ("/api/queue", "/api/journal"):  # the page's script reloads on 401: never a stale queue
+        assert client.get(path).status_code == 401, path
     answer = login(client, desk.token, next_=f"/actions/{action}")
     assert answer.status_code == 303 and answer.headers["location"] == f"/actions/{action}"
     cookie = answer.headers["set-cookie"]
@@ -85,7 +87,7 @@ def test_approve_on_the_page_is_the_queues_move_journaled_via_web_by_the_tokens_
     assert (approved["via"], approved["by"], approved["reason"]) == ("web", "operator", "the spare is ready")
     after = client.get(f"/actions/{action}").text
     assert 'action="/actions/' + action + '/approve"' not in after  # no second approve button
-    assert action not in client.get("/").text.split("Recently ended")[0] or "folder-approved" in client.get("/").text
+    assert f'<tr class="row-approved" data-action="{action}">' in client.get("/").text
 
 
 def test_a_decision_made_elsewhere_a_second_earlier_is_refused_with_the_real_state(desk) -> None:
@@ -134,6 +136,9 @@ def test_an_expired_action_shows_no_buttons_is_refused_and_reads_expired_never_r
     answer = client.post(f"/actions/{action}/approve", data={"csrf": csrf}, headers={"Origin": ORIGIN})
     assert answer.status_code == 409 and "expired: not approved before" in answer.text
     assert desk.folder_of(action) == ["pending"] and desk.events("action_approved") == []
+    answer = decide(client, action, "reject", reason="too late anyway")  # never recorded as a rejection
+    assert answer.status_code == 409 and "expired: not rejected before" in answer.text
+    assert desk.folder_of(action) == ["pending"] and desk.events("action_rejected") == []
     (expired,) = Engine(desk.settings).plan().expired  # the next cycle moves it
     page = client.get(f"/actions/{expired}").text
     assert desk.folder_of(action) == ["expired"] and "rejected" not in page.lower()
@@ -255,3 +260,34 @@ def test_a_web_approve_racing_cli_approves_makes_exactly_one_move(desk) -> None:
         assert race(desk, action) == ["moved", "refused", "refused", "refused"]  # never a 500, never two moves
         assert desk.folder_of(action) == ["approved"]
         assert [e["action"] for e in desk.events("action_approved")].count(action) == 1
+
+
+def test_a_desk_whose_tokens_were_all_revoked_stays_locked_after_a_restart(desk) -> None:
+    from steward.interfaces.web.cli import FIRST_TOKEN_FILE, first_token
+
+    Tokens(desk.settings.paths).revoke("operator")
+    first_token(desk.settings)  # what `steward ui` does at every start
+    assert Tokens(desk.settings.paths).names() == []
+    assert not (desk.settings.paths.engine / FIRST_TOKEN_FILE).exists()
+
+
+def test_a_non_ascii_csrf_value_is_refused_not_an_error(desk) -> None:
+    action = desk.cycles("piha", "mqtt")
+    client = desk.logged_in()
+    answer = client.post(f"/actions/{action}/approve", data={"csrf": "é" * 32}, headers={"Origin": ORIGIN})
+    assert answer.status_code == 403 and desk.folder_of(action) == ["pending"]
+
+
+def test_the_first_start_of_a_desk_makes_one_token_in_a_0600_file_and_only_once(tmp_path, capsys) -> None:
+    from helpers import make_settings, service
+    from steward.interfaces.web.cli import FIRST_TOKEN_FILE, first_token
+
+    settings = make_settings(tmp_path, {"piha": [service("mqtt")]})
+    first_token(settings)
+    where = settings.paths.engine / FIRST_TOKEN_FILE
+    token = where.read_text().strip()
+    assert where.stat().st_mode & 0o777 == 0o600 and Tokens(settings.paths).holder(token).name == "operator"
+    said = capsys.readouterr()
+    assert str(where) in said.err and token not in said.err + said.out  # where it is, never the token
+    first_token(settings)
+    assert [t["name"] for t in Tokens(settings.paths).names()] == ["operator"]

@@ -12,6 +12,7 @@ autoescape, plain-text Telegram), never as markup or a template.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -111,7 +112,7 @@ def action_view(settings: Settings, action_id: str, now: datetime) -> ActionView
     entry = queue.ledger.entry(action_id) or {}
     found = entry.get("evidence")
     evidence: dict[str, Any] = found if isinstance(found, dict) else {}
-    history = [e for e in Journal(settings.paths.journal).events() if e.get("action") == action_id]
+    history = [e for e in _events(settings) if e.get("action") == action_id]
     ended = queue.ended(action_id)
     return ActionView(
         row=_row(detail.info, now),
@@ -182,6 +183,11 @@ def hosts_view(settings: Settings, now: datetime) -> HostsView:
 JOURNAL_FILTERS = ("host", "type", "key", "action")
 
 
+def _events(settings: Settings) -> Iterator[dict[str, Any]]:
+    """The journal's entries that are JSON objects (a line that is other JSON is not an event)."""
+    return (e for e in Journal(settings.paths.journal).events() if isinstance(e, dict))
+
+
 def journal_view(
     settings: Settings, filters: dict[str, str], limit: int = 200, after: str | None = None
 ) -> list[dict[str, Any]]:
@@ -190,7 +196,7 @@ def journal_view(
     wanted = {k: v for k, v in filters.items() if k in JOURNAL_FILTERS and v}
     out: list[dict[str, Any]] = []
     seen_after = after is None
-    for event in Journal(settings.paths.journal).events():
+    for event in _events(settings):
         if not seen_after:
             seen_after = event.get("id") == after
             continue

@@ -233,16 +233,19 @@ class ActionQueue:
                     f"{action_id} already ended ({ended['state']} at {ended['at']}): an action runs at most once; "
                     "the engine writes a new one while the drift holds"
                 )
-            expires_at = (self.ledger.entry(action_id) or {}).get("expires_at")
-            if isinstance(expires_at, str) and parse_time(expires_at) <= utcnow():
-                raise QueueError(
-                    f"{action_id} expired: not approved before {expires_at}; the engine moves it to expired/ on "
-                    "its next cycle and writes a new one while the drift holds"
-                )
+            self._refuse_expired(action_id, "approved")
             decision: dict[str, Any] = {"via": via, "by": by}
             if reason is not None:
                 decision["reason"] = reason
             return self.move(action_id, "pending", "approved", "action_approved", **decision)
+
+    def _refuse_expired(self, action_id: str, verb: str) -> None:
+        expires_at = (self.ledger.entry(action_id) or {}).get("expires_at")
+        if isinstance(expires_at, str) and parse_time(expires_at) <= utcnow():
+            raise QueueError(
+                f"{action_id} expired: not {verb} before {expires_at}; the engine moves it to expired/ on "
+                "its next cycle and writes a new one while the drift holds"
+            )
 
     def reject(self, action_id: str, reason: str, via: str = "cli", by: str | None = None) -> Path:
         if not reason.strip():
@@ -251,6 +254,8 @@ class ActionQueue:
             folder, _ = self.find(action_id)
             if folder not in ("pending", "approved"):
                 raise QueueError(f"{action_id} is in {folder}/, only a pending or approved action can be rejected")
+            if folder == "pending":  # an expired plan reads "expired", never "rejected"
+                self._refuse_expired(action_id, "rejected")
             return self.move(
                 action_id,
                 folder,

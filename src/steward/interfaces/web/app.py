@@ -64,6 +64,18 @@ class Desk:
 
         return wrapped
 
+    def api(self, handler: Handler) -> Handler:
+        """JSON for the page's script: without a session 401 (the script reloads, to the login)."""
+
+        async def wrapped(request: Request) -> Response:
+            session = self.sessions.of(request)
+            if session is None:
+                return JSONResponse({"error": "not logged in (or the session ended)"}, status_code=401)
+            request.state.session = session
+            return await handler(request)
+
+        return wrapped
+
     def post(self, handler: Handler) -> Handler:
         """A state-changing request: a session, from this server's own page, with its CSRF token."""
 
@@ -157,8 +169,8 @@ def build_app(settings: Settings, allowed_hosts: tuple[str, ...] = ()) -> Doors:
         Route("/hosts", desk_.page(hosts), methods=["GET"]),
         Route("/storm/ack", desk_.post(decide.ack_storm_handler(settings)), methods=["POST"]),
         Route("/journal", desk_.page(journal), methods=["GET"]),
-        Route("/api/journal", desk_.page(journal_api), methods=["GET"]),
-        Route("/api/queue", desk_.page(queue_api), methods=["GET"]),
+        Route("/api/journal", desk_.api(journal_api), methods=["GET"]),
+        Route("/api/queue", desk_.api(queue_api), methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]

@@ -75,13 +75,15 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def first_token(settings: Settings) -> None:
-    """On a desk without any token: make one, write it to a 0600 file and say where (never to a log)."""
+    """On a desk that never had a token: make one, write it to a 0600 file and say where (never to a
+    log). Once tokens.json exists (even empty: every token revoked) nothing is made."""
     tokens = Tokens(settings.paths.ensure())
-    if tokens.names():
+    if os.path.lexists(tokens.file):  # a desk whose tokens were all revoked stays locked
         return
     token = tokens.add(FIRST_TOKEN_NAME)
     where = settings.paths.engine / FIRST_TOKEN_FILE
     fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)  # an older file's wider mode is not kept
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
     print(

@@ -134,7 +134,7 @@ class Sessions:
 
 
 def csrf_ok(expected: str, given: object) -> bool:
-    return isinstance(given, str) and bool(given) and hmac.compare_digest(expected, given)
+    return isinstance(given, str) and bool(given) and hmac.compare_digest(expected.encode(), given.encode())
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:

@@ -34,6 +34,7 @@ async function watchQueue(section) {
   for (;;) {
     try {
       const r = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+      if (r.status === 401) { location.reload(); return; }  // the session ended: to the login, never a stale queue
       if (r.status === 200) {
         const body = JSON.stringify(await r.json());
         if (seen !== null && body !== seen) { location.reload(); return; }
@@ -73,6 +74,7 @@ async function liveJournal(tbody) {
     try {
       const r = await fetch(tbody.dataset.live + "?after=" + encodeURIComponent(after) + (tbody.dataset.query || ""),
         { credentials: "same-origin", cache: "no-store" });
+      if (r.status === 401) { location.reload(); return; }
       if (r.status !== 200) continue;
       const events = (await r.json()).events;
       if (!events.length) continue;
