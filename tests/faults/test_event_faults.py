@@ -282,7 +282,7 @@ def test_notify_run_by_hand_with_jinja_in_every_event_field_templates_nothing(tm
 
 def _source(queue: Any, url: str, inventory: Path, journal: Path, **extra: Any) -> asyncio.Task[None]:
     args = {"url": url, "consumer": "c1", "block_ms": 50, "retry_delay": 0.05, "retry_max_delay": 0.2}
-    args.update(inventory=str(inventory), journal=str(journal), **extra)
+    args.update(inventory=str(inventory), journal=str(journal), state_dir=str(journal.parent), **extra)
     args = {k: v for k, v in args.items() if k in redis_events._KNOWN}  # (also runs against an older source)
     return asyncio.create_task(redis_events.main(queue, args))
 

@@ -102,6 +102,7 @@ def test_ack_only_after_put_and_a_restart_redelivers_the_rest(redis_server: Redi
         "url": redis_server.url,
         "consumer": "c1",
         "block_ms": 100,
+        "state_dir": str(tmp_path),
         "inventory": inventory_file(tmp_path, "h1", "h2"),
     }
 
@@ -152,10 +153,16 @@ def test_malformed_entries_are_acknowledged_and_skipped(redis_server: RedisServe
     client.xadd(STREAM, {"other": "x"})
     client.xadd(STREAM, {"event": "[1, 2]"})
     good = xadd(client, id="ok", type="action_pending", host="h1", action="a1")
+    ledger_entry(tmp_path, "a1", "h1")  # an action the engine wrote: the source checks the ledger
 
     async def run() -> list[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        args = {"url": redis_server.url, "block_ms": 50, "inventory": inventory_file(tmp_path, "h1")}
+        args = {
+            "url": redis_server.url,
+            "block_ms": 50,
+            "state_dir": str(tmp_path),
+            "inventory": inventory_file(tmp_path, "h1"),
+        }
         task = asyncio.create_task(redis_events.main(queue, args))
         await _wait_for(lambda: queue.qsize() == 1 and pending(client) == 0)
         await asyncio.sleep(0.2)
@@ -180,6 +187,7 @@ def test_entries_left_by_a_gone_consumer_are_taken_over_only_with_claim_idle_ms(
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         args = {"url": redis_server.url, "consumer": "new-name", "block_ms": 50, **extra}
         args["inventory"] = inventory_file(tmp_path, "h1")
+        args["state_dir"] = str(tmp_path)
         task = asyncio.create_task(redis_events.main(queue, args))
         if extra:
             await _wait_for(lambda: queue.qsize() == 3 and pending(client) == 0)
@@ -202,6 +210,7 @@ def test_reconnects_when_redis_comes_back(redis_server: RedisServer, tmp_path: P
     xadd(client, id="before", type="container_die", host="h1")
     args = {"url": redis_server.url, "block_ms": 100, "retry_delay": 0.05, "retry_max_delay": 0.2}
     args["inventory"] = inventory_file(tmp_path, "h1")
+    args["state_dir"] = str(tmp_path)
 
     async def run() -> list[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -231,6 +240,7 @@ def test_an_entry_whose_ack_was_cut_off_is_acknowledged_after_the_reconnect_not_
     ids = [xadd(client, id=f"k{i}", type="container_die", host="h1") for i in range(3)]
     args = {"url": durable_redis.url, "consumer": "c1", "block_ms": 100, "retry_delay": 0.05, "retry_max_delay": 0.2}
     args["inventory"] = inventory_file(tmp_path, "h1")
+    args["state_dir"] = str(tmp_path)
 
     class KillsRedisOnFirstPut(asyncio.Queue):  # type: ignore[type-arg]
         """The rulebook took k0; Redis dies before the source can acknowledge it."""
@@ -513,3 +523,108 @@ def test_redis_killed_and_restarted_mid_run_loses_no_event_and_the_rulebook_gets
     outbox = state / "engine" / "outbox.jsonl"
     assert not outbox.exists() or not outbox.read_bytes()  # what was spooled while Redis was down: delivered
     print(f"redis killed after 4 events, restarted after 8: {total} notified once each, in order")
+
+
+def test_heartbeats_are_acknowledged_and_never_reach_the_rules(redis_server: RedisServer, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    existing_group(client)
+    beat = {"type": "agent_heartbeat", "host": "h1", "source": "node_agent", "status": "alive", "queued": 0}
+    xadd(client, id="hb1", **beat)
+    xadd(client, id="die", type="container_die", host="h1")
+    xadd(client, id="hb2", **{**beat, "queued": "many"})  # a wrong type: rejected as any other field
+    args = {"url": redis_server.url, "block_ms": 50, "state_dir": str(tmp_path)}
+    args["inventory"] = inventory_file(tmp_path, "h1")
+
+    async def run() -> list[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = asyncio.create_task(redis_events.main(queue, args))
+        await _wait_for(lambda: queue.qsize() == 1 and pending(client) == 0)
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return drain(queue)
+
+    assert [e["id"] for e in asyncio.run(run())] == ["die"]
+    rejected = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    assert [(e["type"], "queued" in e["reason"]) for e in rejected] == [("event_rejected", True)]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"state_dir": None}, "STEWARD_STATE_DIR (or the source's 'state_dir') must name the state folder"),
+        ({"state_dir": "state"}, "must be an absolute path, got 'state'"),
+        ({"state_dir": "/nonexistent/steward-state"}, "the state folder /nonexistent/steward-state does not exist"),
+        ({"password": "pw-wrong-one"}, "refused the login: invalid username-password pair"),
+        ({"port": 1}, "cannot reach Redis at redis://steward:***@127.0.0.1:1/0 at start"),
+    ],
+)
+def test_the_source_refuses_to_start_with_the_reason_and_acknowledges_nothing(
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], message: str
+) -> None:
+    monkeypatch.delenv("STEWARD_STATE_DIR", raising=False)
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    existing_group(client)
+    xadd(client, id="waiting", type="container_die", host="h1")
+    url = redis_server.url
+    if "password" in change:
+        url = url.replace(redis_server.password, change["password"])
+    if "port" in change:
+        url = url.replace(f":{redis_server.port}/", f":{change['port']}/")
+    args: dict[str, Any] = {
+        "url": url,
+        "block_ms": 50,
+        "retry_delay": 0.05,
+        "inventory": inventory_file(tmp_path, "h1"),
+    }
+    if change.get("state_dir", str(tmp_path)) is not None:
+        args["state_dir"] = change.get("state_dir", str(tmp_path))
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def run() -> None:
+        await asyncio.wait_for(redis_events.main(queue, args), 15)
+
+    with pytest.raises((ValueError, redis_events.Refused)) as err:
+        asyncio.run(run())
+    assert message in str(err.value)
+    assert redis_server.password not in str(err.value) and "pw-wrong-one" not in str(err.value)
+    assert queue.empty()
+    group = client.xinfo_groups(STREAM)[0]
+    assert (group["entries-read"], group["pending"]) == (None, 0), "nothing read, nothing acknowledged"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("state_dir", "message"),
+    [("state", "must be an absolute path, got 'state'"), (None, "STEWARD_STATE_DIR (or the source's 'state_dir')")],
+    ids=["relative", "unset"],
+)
+def test_a_rulebook_without_an_absolute_state_dir_stops_at_start_and_acknowledges_nothing(
+    redis_server: RedisServer, tmp_path: Path, state_dir: str | None, message: str
+) -> None:
+    """Issue 17, Why 3: it used to start without a word and lose the first event inside the playbook."""
+    why = _rulebook_missing()
+    if why:
+        pytest.skip(why)
+    inventory = Path(inventory_file(tmp_path, "h1"))
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    existing_group(client)
+    xadd(client, id="waiting", type="container_die", host="h1")
+    env = {"STEWARD_REDIS_URL": redis_server.url, "STEWARD_INVENTORY": str(inventory)}
+    if state_dir is not None:
+        env["STEWARD_STATE_DIR"] = state_dir
+    rulebook = Rulebook(tmp_path, inventory, env)
+    if state_dir is None:
+        rulebook.env.pop("STEWARD_STATE_DIR", None)
+    with rulebook:
+        try:
+            rc = rulebook.proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            rc = None
+    log = rulebook.log_path.read_text()
+    assert rc not in (None, 0), f"the rulebook kept running or exited 0:\n{log[-3000:]}"
+    assert message in log, log[-3000:]
+    assert redis_server.password not in log
+    group = client.xinfo_groups(STREAM)[0]
+    assert (group["entries-read"], group["pending"]) == (None, 0), "nothing read, nothing acknowledged"

@@ -21,10 +21,18 @@ Give each node its own ACL user (``node-<host>``, allowed ``+xadd ~steward:event
 password is never logged. Every XADD trims with ``MAXLEN ~ maxlen`` (default 100000, Steward's
 one stream-length policy: the same for every producer, docs/operations.md "Stream length").
 
+Every ``heartbeat_seconds`` (30; 0 turns it off) the agent also sends one ``agent_heartbeat``
+event (its host, how many events wait in its queue, how many Redis refused as malformed), and one
+right at start: ``steward status`` names an agent whose heartbeats stop. At most one heartbeat
+waits in the queue: an agent cut off from Redis does not pile them up.
+
 Usage:
   steward_node_agent.py CONFIG.json              the agent itself (the worker)
   steward_node_agent.py --supervise CONFIG.json  runs the worker as a child and restarts it
                                                  when it exits (for nodes without systemd)
+  steward_node_agent.py --check CONFIG.json      log in to Redis and send one heartbeat, then exit:
+                                                 0 when Redis took it, 1 with the reason (the role
+                                                 runs this before it starts the agent)
 """
 
 from __future__ import annotations
@@ -79,6 +87,8 @@ RETRYABLE_ERRORS = (
 )
 # The longest wait between two tries to reach Redis: events after an outage go out within seconds.
 REDIS_RETRY_MAX = 5.0
+HEARTBEAT = "agent_heartbeat"
+HEARTBEAT_SECONDS = 30.0
 
 
 def retryable(exc: Exception) -> bool:
@@ -170,6 +180,23 @@ def map_event(raw: dict, host: str) -> dict | None:
         "time_nano": int(nano) if nano else int(ts * 1e9),
     }
     return event
+
+
+def heartbeat_event(host: str, status: str, queued: int = 0, dropped: int = 0) -> dict:
+    """The agent's sign of life: ``status`` is ``start``, ``alive`` or ``check`` (the role's check)."""
+    return {
+        "id": new_event_id(),
+        "type": HEARTBEAT,
+        "at": datetime.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "host": host,
+        "key": None,
+        "action": None,
+        "cycle": None,
+        "source": "node_agent",
+        "status": status,
+        "queued": queued,
+        "dropped": dropped,
+    }
 
 
 def stream_fields(event: dict) -> list:
@@ -347,6 +374,8 @@ class RedisPublisher:
 
     def put(self, event: dict, mark: Any = None) -> None:
         with self.cond:
+            if event.get("type") == HEARTBEAT and any(e.get("type") == HEARTBEAT for e, _ in self.queue):
+                return  # one heartbeat waiting says as much as many
             if len(self.queue) == self.queue.maxlen:
                 log(f"queue full ({self.queue.maxlen}): dropping oldest event")
             self.queue.append((event, mark))
@@ -479,6 +508,12 @@ def load_config(path: str) -> dict:
     host = str(cfg.get("redis_host", "127.0.0.1"))
     if allow and not is_loopback(host):
         raise ValueError(f"{path}: allow_unauthenticated is only accepted for a loopback Redis, not {host}")
+    try:
+        heartbeat = float(cfg.get("heartbeat_seconds", HEARTBEAT_SECONDS))
+    except (TypeError, ValueError):
+        heartbeat = -1.0
+    if heartbeat != 0 and not 1 <= heartbeat <= 3600:
+        raise ValueError(f"{path}: heartbeat_seconds must be 0 (off) or between 1 and 3600")
     if not allow and not password:
         raise ValueError(
             f"{path}: no redis_password: Redis must authenticate the agent (an ACL user node-<host> "
@@ -497,6 +532,49 @@ def watch_parent(pid: int, interval: float = 1.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="parent", daemon=True).start()
+
+
+def make_publisher(cfg: dict, on_sent: Callable[[Any], None] | None = None) -> RedisPublisher:
+    return RedisPublisher(
+        cfg.get("redis_host", "127.0.0.1"),
+        int(cfg.get("redis_port", 6379)),
+        int(cfg.get("maxlen", MAXLEN)),
+        int(cfg.get("queue_size", 1000)),
+        on_sent=on_sent,
+        password=cfg.get("redis_password") or None,
+        username=cfg.get("redis_username") or None,
+        allow_unauthenticated=bool(cfg.get("allow_unauthenticated", False)),
+    )
+
+
+def agent_host(cfg: dict) -> str:
+    return str(cfg.get("host") or socket.gethostname())
+
+
+def send_heartbeats(publisher: RedisPublisher, host: str, every: float) -> None:
+    """One heartbeat at start, then one every ``every`` seconds (at most one waits in the queue)."""
+    status = "start"
+    while True:
+        publisher.put(heartbeat_event(host, status, queued=len(publisher.queue), dropped=publisher.dropped))
+        status = "alive"
+        time.sleep(every)
+
+
+def check_redis(cfg: dict) -> str:
+    """Log in to Redis as the agent does and send one heartbeat; ConnectionError says why not."""
+    publisher = make_publisher(cfg)
+    user = publisher.username or "default"
+    where = f"redis {publisher.host}:{publisher.port} as user {user}"
+    try:
+        publisher.connect()
+        publisher.xadd(heartbeat_event(agent_host(cfg), "check"))
+    except RespError as exc:
+        raise ConnectionError(f"{where} refused a heartbeat: {exc}") from None
+    except (OSError, ConnectionError) as exc:
+        raise ConnectionError(f"{where}: {exc}") from None
+    finally:
+        publisher.close()
+    return f"{where} took a heartbeat"
 
 
 def run_worker(config_path: str) -> int:
@@ -526,18 +604,14 @@ def run_worker(config_path: str) -> int:
         except OSError as exc:
             log(f"cannot write state file {state_path}: {exc}")
 
-    publisher = RedisPublisher(
-        cfg.get("redis_host", "127.0.0.1"),
-        int(cfg.get("redis_port", 6379)),
-        int(cfg.get("maxlen", MAXLEN)),
-        int(cfg.get("queue_size", 1000)),
-        on_sent=on_sent,
-        password=cfg.get("redis_password") or None,
-        username=cfg.get("redis_username") or None,
-        allow_unauthenticated=bool(cfg.get("allow_unauthenticated", False)),
-    )
+    publisher = make_publisher(cfg, on_sent)
     threading.Thread(target=publisher.run, name="redis", daemon=True).start()
-    host = cfg.get("host") or socket.gethostname()
+    host = agent_host(cfg)
+    heartbeat = float(cfg.get("heartbeat_seconds", HEARTBEAT_SECONDS))
+    if heartbeat:
+        threading.Thread(
+            target=send_heartbeats, args=(publisher, host, heartbeat), name="heartbeat", daemon=True
+        ).start()
     sock_path = cfg.get("docker_socket", "/var/run/docker.sock")
     if sock_path.startswith("unix://"):
         sock_path = sock_path[len("unix://") :]
@@ -658,17 +732,25 @@ class Supervisor:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    supervise = argv[:1] == ["--supervise"]
-    args = argv[1:] if supervise else argv
+    mode = argv[0] if argv[:1] in (["--supervise"], ["--check"]) else None
+    args = argv[1:] if mode else argv
     if len(args) != 1 or args[0].startswith("-"):
         print(__doc__, file=sys.stderr)
         return 2
     config_path = os.path.abspath(args[0])
     try:
-        load_config(config_path)
+        cfg = load_config(config_path)
     except (OSError, ValueError) as exc:
         log(f"bad config: {exc}")
         return 2
+    if mode == "--check":
+        try:
+            log(f"check: {check_redis(cfg)}")
+        except ConnectionError as exc:
+            log(f"check failed: {exc}")
+            return 1
+        return 0
+    supervise = mode == "--supervise"
     if supervise:
         return Supervisor([sys.executable, os.path.abspath(__file__), config_path]).run()
     return run_worker(config_path)

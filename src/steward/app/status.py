@@ -3,6 +3,8 @@ whether the engine can plan at all (inventory whole, every world file whole).
 
 Read only: nothing here writes, journals or takes a lock. With diagnosis on, one line on the
 Ollama server (asked: its version and models, bounded by the configured timeout, at most 10 s).
+With STEWARD_REDIS_URL set, the event path (steward.events.health: the stream, the rulebook's
+group, each node agent's last heartbeat), with the Redis client's short timeouts.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from steward.app.actions import list_actions
 from steward.app.diagnose import health as diagnosis_health
 from steward.areas import check_problem
 from steward.desired.inventory import DesiredState, DesiredStateError, load_desired_cached
+from steward.events import bus_from_env
+from steward.events.health import EventPathHealth, event_path_health
 from steward.state.memory import read_memory
 from steward.state.paths import QUEUE_FOLDERS
 from steward.state.settings import Settings
@@ -42,6 +46,7 @@ class Status:
     world_errors: dict[str, str]  # world file -> why it is unusable (cycles are skipped)
     last_known_good: dict[str, str] | None  # host -> observed_at the engine last trusted; only with world_errors
     diagnosis: str | None = None  # the diagnosis server's health in one line; None when diagnosis is off
+    event_path: EventPathHealth | None = None  # None when STEWARD_REDIS_URL is not set
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -49,6 +54,8 @@ class Status:
             del data["last_known_good"]
         if self.diagnosis is None:
             del data["diagnosis"]
+        if self.event_path is None:
+            del data["event_path"]
         return data
 
 
@@ -62,6 +69,32 @@ def _desired_or_error(settings: Settings) -> tuple[DesiredState | None, DesiredS
         return load_desired_cached(settings.inventory), None
     except DesiredStateError as exc:
         return None, exc
+
+
+def agent_intervals(desired: DesiredState | None) -> dict[str, float]:
+    """Host -> its node agent's heartbeat interval (node_agent_heartbeat_seconds, default 30 s; 0 and
+    node_agent_enabled: false mean none is expected). Nothing is expected while the inventory is unusable."""
+    out: dict[str, float] = {}
+    for host, want in (desired.hosts if desired is not None else {}).items():
+        enabled = want.hostvars.get("node_agent_enabled", True)
+        if enabled is False or str(enabled).strip().lower() in ("false", "no", "0", "off"):
+            continue
+        try:
+            out[host] = max(float(want.hostvars.get("node_agent_heartbeat_seconds", 30)), 0.0)
+        except (TypeError, ValueError):
+            out[host] = 30.0
+    return out
+
+
+def event_path(settings: Settings, desired: DesiredState | None | bool = True) -> EventPathHealth | None:
+    """The event path's health (None when STEWARD_REDIS_URL is unset). `desired`: the desired state
+    already read, or True to read it here (agents are expected only while it reads whole)."""
+    bus = bus_from_env(settings.paths.root)
+    if bus is None:
+        return None
+    if desired is True:
+        desired = _desired_or_error(settings)[0]
+    return event_path_health(bus, agent_intervals(desired or None))
 
 
 def status(settings: Settings) -> Status:
@@ -94,4 +127,5 @@ def status(settings: Settings) -> Status:
         world_errors=snapshot.errors,
         last_known_good=trusted,
         diagnosis=diagnosis_health(settings),
+        event_path=event_path(settings, desired),
     )

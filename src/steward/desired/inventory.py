@@ -361,7 +361,7 @@ def _read(manager: Any, loader: Any, root: Path | None = None) -> _Read:
             continue
         if policy_raw is not None:
             read.policies.setdefault(repr(policy_raw), (name, policy_raw))
-        keep = {k: hv[k] for k in ("steward_state_dir", "steward_docker_host", "ansible_host") if k in hv}
+        keep = {k: hv[k] for k in KEPT_HOSTVARS if k in hv}
         for k, v in list(keep.items()):
             try:
                 keep[k] = plain(templar.template(v))
@@ -380,6 +380,9 @@ def _read(manager: Any, loader: Any, root: Path | None = None) -> _Read:
 
 
 TELEGRAM_VARS = ("steward_telegram_chats", "steward_telegram_users")
+# informational host vars kept as read (templated): where things are, and the node agent's (steward status)
+KEPT_HOSTVARS: tuple[str, ...] = ("steward_state_dir", "steward_docker_host", "ansible_host")
+KEPT_HOSTVARS += ("node_agent_enabled", "node_agent_heartbeat_seconds")
 
 
 def _keep_diagnosis(read: _Read, value: Any, templar: Any) -> None:

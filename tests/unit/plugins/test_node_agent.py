@@ -500,6 +500,8 @@ def test_the_worker_exits_when_its_supervisor_is_killed(tmp_path: Path) -> None:
         ({}, "no redis_password: Redis must authenticate the agent"),
         ({"allow_unauthenticated": True, "redis_host": "198.18.0.1"}, "only accepted for a loopback Redis"),
         ({"allow_unauthenticated": "yes"}, "allow_unauthenticated must be true or false"),
+        ({"redis_password": "pw-x", "heartbeat_seconds": "often"}, "heartbeat_seconds must be 0 (off) or between"),
+        ({"redis_password": "pw-x", "heartbeat_seconds": 0.1}, "heartbeat_seconds must be 0 (off) or between"),
     ],
 )
 def test_a_bad_config_is_refused_before_anything_starts(tmp_path: Path, config: dict, message: str) -> None:
@@ -626,7 +628,7 @@ def test_the_worker_replays_what_it_missed_and_publishes_each_event_once(acl_red
         config = base / "config.json"
         password = acl_redis.node_passwords["saturn"]
         settings = {"host": "saturn", "docker_socket": f"unix://{base}/docker.sock", "redis_port": acl_redis.port}
-        settings.update(redis_username="node-saturn", redis_password=password)
+        settings.update(redis_username="node-saturn", redis_password=password, heartbeat_seconds=0)
         config.write_text(json.dumps(settings))
         state = base / "state.json"
         check = agent.RedisPublisher(
@@ -716,3 +718,141 @@ def test_an_agent_without_the_password_keeps_every_event_until_it_has_one(tmp_pa
         assert "dropping it" not in log
     finally:
         server.stop()
+
+
+# --- Failing loudly: the role's check, heartbeats, a password changed under a running agent ----
+
+
+def _check(config: Path, **settings: Any) -> subprocess.CompletedProcess[str]:
+    config.write_text(json.dumps(settings))
+    return subprocess.run(
+        [sys.executable, str(AGENT), "--check", str(config)], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_the_check_sends_one_heartbeat_or_says_why_it_could_not(acl_redis: RedisServer, tmp_path: Path) -> None:
+    """What the role runs before it starts the agent: exit 0 only when Redis took an event."""
+    config = tmp_path / "config.json"
+    right = {"host": "saturn", "redis_port": acl_redis.port, "redis_username": "node-saturn"}
+    ok = _check(config, **right, redis_password=acl_redis.node_passwords["saturn"])
+    assert ok.returncode == 0, ok.stderr
+    assert f"redis 127.0.0.1:{acl_redis.port} as user node-saturn took a heartbeat" in ok.stderr
+    entries = acl_redis.client().xrange("steward:events")
+    assert [json.loads(f["event"])["status"] for _, f in entries] == ["check"]
+    assert entries[0][1]["type"] == "agent_heartbeat" and json.loads(entries[0][1]["event"])["host"] == "saturn"
+
+    wrong = _check(config, **right, redis_password="pw-not-this-one")
+    assert wrong.returncode == 1
+    assert "check failed: redis 127.0.0.1:" in wrong.stderr and "AUTH refused: WRONGPASS" in wrong.stderr
+    assert "pw-not-this-one" not in wrong.stderr
+    unknown = _check(config, **{**right, "redis_username": "node-nobody"}, redis_password="pw-x")
+    assert unknown.returncode == 1 and "as user node-nobody: AUTH refused: WRONGPASS" in unknown.stderr
+    gone = _check(config, **{**right, "redis_port": free_port()}, redis_password="pw-x")
+    assert gone.returncode == 1 and "Connection refused" in gone.stderr
+    # a controller-only user may not XADD... it may (+@stream); a user without +xadd may not:
+    acl_redis.client().execute_command("ACL", "SETUSER", "node-saturn", "-xadd")
+    denied = _check(config, **right, redis_password=acl_redis.node_passwords["saturn"])
+    assert denied.returncode == 1 and "refused a heartbeat: NOPERM" in denied.stderr
+    assert acl_redis.client().xlen("steward:events") == 1, "only the first check's heartbeat"
+
+
+def test_at_most_one_heartbeat_waits_while_redis_is_down() -> None:
+    pub = agent.RedisPublisher("127.0.0.1", free_port(), maxlen=100, queue_size=10, password="pw-x")
+    die = agent.map_event(DIE, "saturn")
+    for status in ("start", "alive", "alive"):
+        pub.put(agent.heartbeat_event("saturn", status))
+    pub.put(die)
+    pub.put(agent.heartbeat_event("saturn", "alive"))
+    assert [e["type"] for e, _ in pub.queue] == ["agent_heartbeat", "container_die"]
+    assert pub.queue[0][0]["status"] == "start"
+
+
+def test_the_worker_sends_a_heartbeat_at_start_and_then_every_interval(acl_redis: RedisServer) -> None:
+    with tempfile.TemporaryDirectory(prefix="stw-agent-") as folder:
+        base = Path(folder)
+        docker = FakeEvents(str(base / "docker.sock"))
+        config = base / "config.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "host": "saturn",
+                    "docker_socket": f"unix://{base}/docker.sock",
+                    "redis_port": acl_redis.port,
+                    "redis_username": "node-saturn",
+                    "redis_password": acl_redis.node_passwords["saturn"],
+                    "heartbeat_seconds": 1,
+                }
+            )
+        )
+        client = acl_redis.client()
+        worker = subprocess.Popen([sys.executable, str(AGENT), str(config)], stderr=subprocess.DEVNULL)
+        try:
+            _wait_for(lambda: client.xlen("steward:events") >= 3, "three heartbeats", timeout=15)
+            beats = [json.loads(f["event"]) for _, f in client.xrange("steward:events")]
+            assert [b["status"] for b in beats[:3]] == ["start", "alive", "alive"]
+            assert {(b["type"], b["host"], b["source"], b["queued"], b["dropped"]) for b in beats} == {
+                ("agent_heartbeat", "saturn", "node_agent", 0, 0)
+            }
+        finally:
+            worker.kill()
+            worker.wait(10)
+            docker.close()
+
+
+def test_a_password_changed_under_the_agent_loses_no_event(acl_redis: RedisServer) -> None:
+    """Issue 17: Redis's password for the node changes while the agent runs. What happens meanwhile
+    is refused and kept; the agent redeployed with the new password replays from the oldest event
+    not delivered, so every event arrives exactly once (counted), none dropped."""
+    with tempfile.TemporaryDirectory(prefix="stw-agent-") as folder:
+        base = Path(folder)
+        docker = FakeEvents(str(base / "docker.sock"))
+        config = base / "config.json"
+        settings = {"host": "saturn", "docker_socket": f"unix://{base}/docker.sock", "redis_port": acl_redis.port}
+        settings.update(redis_username="node-saturn", redis_password=acl_redis.node_passwords["saturn"])
+        settings["heartbeat_seconds"] = 0
+        config.write_text(json.dumps(settings))
+        admin = acl_redis.client()
+
+        def published() -> list[str]:
+            return [json.loads(f["event"])["container"] for _, f in admin.xrange("steward:events")]
+
+        workers: list[subprocess.Popen] = []
+        log_path = base / "agent.log"
+
+        def start_worker() -> None:
+            with log_path.open("ab") as log:
+                workers.append(subprocess.Popen([sys.executable, str(AGENT), str(config)], stderr=log))
+
+        try:
+            start_worker()
+            conn, _ = docker.accept()
+            t_a = time.time_ns()
+            docker.send(conn, _die("a", t_a))
+            _wait_for(lambda: published() == ["a"], "a in the stream")
+            # the operator rotates the node's password on Redis (and its connections go)
+            admin.execute_command("ACL", "SETUSER", "node-saturn", "resetpass", ">pw-rotated-new")
+            admin.execute_command("CLIENT", "KILL", "USER", "node-saturn")
+            docker.send(conn, _die("b", time.time_ns()), _die("c", time.time_ns() + 1))
+            _wait_for(lambda: "AUTH refused: WRONGPASS" in log_path.read_text(), "the refusal logged")
+            time.sleep(1)
+            assert published() == ["a"]
+            assert workers[0].poll() is None, "the agent lives on, holding b and c"
+            # redeployed with the new password: the role restarts the agent with the new config
+            workers[0].terminate()
+            workers[0].wait(10)
+            conn.close()
+            config.write_text(json.dumps({**settings, "redis_password": "pw-rotated-new"}))
+            start_worker()
+            conn, query = docker.accept()
+            assert query["since"] == [_since(t_a)], "from the oldest event not delivered"
+            docker.send(conn, _die("a", t_a), _die("b", t_a + 10), _die("c", t_a + 11))
+            _wait_for(lambda: len(published()) >= 3, "b and c delivered")
+            time.sleep(0.5)
+            assert published() == ["a", "b", "c"], "each once, in order"
+            log = log_path.read_text()
+            assert "dropping it" not in log and "pw-rotated-new" not in log
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait(10)
+            docker.close()

@@ -47,8 +47,8 @@ description:
     at most 64. C(summary), C(reason), C(msg) strings, at most 2000. C(container) a Docker container
     name (C(^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,254}$)). C(container_id) 1-128 hex digits. C(image) string,
     at most 512. C(source), C(status), C(via), C(src), C(dst) strings, at most 64. C(playbook),
-    C(play), C(task), C(file) strings, at most 512. C(exit_code), C(pid), C(time_nano) integers.
-    Every one of them may also be null.
+    C(play), C(task), C(file) strings, at most 512. C(exit_code), C(pid), C(time_nano), C(queued),
+    C(dropped) integers. Every one of them may also be null.
   - The event's C(meta) is never taken from the entry (a forged C(meta.hosts) would choose the
     hosts a playbook runs on); the source sets C(meta.redis_id) (the entry id), C(meta.stream) and,
     when the event names a host, C(meta.hosts) so that C(run_playbook) limits the play to that host.
@@ -56,7 +56,7 @@ description:
     own inventory manager, again whenever one of its files changes) that is not also a group name,
     and looks like a plain host name (C(^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$), so no commas, patterns,
     C(@), C(!), C(&), C(:), ranges, leading or trailing separators). Events of the types
-    C(container_*) and C(action_*) must name a host. Anything else is dropped and logged.
+    C(container_*), C(action_*) and C(agent_*) must name a host. Anything else is dropped and logged.
   - The group is created on first use at C($) (C(XGROUP CREATE ... $ MKSTREAM)) - a brand-new group
     starts with the events added from then on, it does not replay what the stream already holds
     (the number of entries skipped is logged and journaled as C(stream_gap)). When the group is lost
@@ -81,8 +81,13 @@ description:
     that answers a client that did not authenticate, unless O(allow_unauthenticated) is true and
     the URL names a loopback address or a unix socket (development only). Passwords are never
     logged (C(***)).
-  - When Redis is unreachable the source retries with exponential backoff
+  - At start it checks itself and stops the rulebook with the reason, before it reads or acknowledges
+    anything, when the state folder (O(state_dir)) is not an absolute path of an existing folder,
+    the inventory cannot be read or has no hosts, or Redis cannot be reached or refuses the login.
+  - Once running, when Redis is unreachable the source retries with exponential backoff
     (C(retry_delay) doubling up to C(retry_max_delay)); it never exits on its own.
+  - C(agent_heartbeat) entries (node agents, every 30 s) are validated and acknowledged, never handed
+    to the rules; C(steward status) reads them from the stream.
   - One connection per source (and one short unauthenticated probe per connect).
 options:
   url:
@@ -122,6 +127,11 @@ options:
     description:
       - C(journal.jsonl) to record C(stream_gap) and C(event_rejected) in (absolute path). Default
         C($STEWARD_STATE_DIR/journal.jsonl) when C(STEWARD_STATE_DIR) is set; else only logged.
+    type: path
+  state_dir:
+    description:
+      - Steward's state folder, absolute path; the playbooks the rulebook runs plan and notify there.
+        Default the environment variable C(STEWARD_STATE_DIR); required (checked at start).
     type: path
   allow_unauthenticated:
     description:
@@ -184,6 +194,7 @@ _KNOWN = {
     "consumer",
     "inventory",
     "journal",
+    "state_dir",
     "allow_unauthenticated",
     "batch",
     "block_ms",
@@ -268,6 +279,7 @@ class Options:
     consumer: str
     inventory: str
     journal: str | None
+    state_dir: str | None
     allow_unauthenticated: bool
     batch: int
     block_ms: int
@@ -361,8 +373,14 @@ def parse_args(args: dict[str, Any] | None) -> Options:
             "redis_events: 'inventory' (or the environment variable STEWARD_INVENTORY) must name the "
             "inventory, as an absolute path: an event's host is checked against it"
         )
-    state = os.environ.get("STEWARD_STATE_DIR", "")
-    journal = _path(args, "journal", os.path.join(state, "journal.jsonl") if os.path.isabs(state) else None)
+    state = args.get("state_dir", os.environ.get("STEWARD_STATE_DIR")) or None
+    if state is not None and (not isinstance(state, str) or not os.path.isabs(state)):
+        raise ValueError(
+            f"redis_events: the state folder ('state_dir', else STEWARD_STATE_DIR) must be an absolute path, "
+            f"got {state!r}: ansible-rulebook runs its playbooks from a temporary copy, where a relative "
+            "path names another folder"
+        )
+    journal = _path(args, "journal", os.path.join(state, "journal.jsonl") if state else None)
     retry_delay = _number(args, "retry_delay", 1.0)
     retry_max_delay = _number(args, "retry_max_delay", 5.0)
     if retry_max_delay < retry_delay:
@@ -376,6 +394,7 @@ def parse_args(args: dict[str, Any] | None) -> Options:
         consumer=_string(args, "consumer", socket.gethostname() or "steward-eda"),
         inventory=inventory,
         journal=journal,
+        state_dir=state,
         allow_unauthenticated=allow,
         batch=_int(args, "batch", 100, 1, 10000),
         block_ms=_int(args, "block_ms", 1000, 1, 600000),
@@ -456,8 +475,11 @@ FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "exit_code": _integer,
     "pid": _integer,
     "time_nano": _integer,
+    "queued": _integer,  # agent_heartbeat: events waiting in the agent for Redis
+    "dropped": _integer,  # agent_heartbeat: events Redis refused as malformed since the agent started
 }
-NEEDS_HOST = ("container_", "action_")
+NEEDS_HOST = ("container_", "action_", "agent_")
+HEARTBEAT = "agent_heartbeat"  # validated, acknowledged, never handed to the rules
 
 
 class Inventory:
@@ -851,8 +873,8 @@ async def _consume(
                 except Exception as exc:  # one bad entry never stops the source
                     log.warning("redis_events: entry %s could not be read (%s); dropped", entry_id, type(exc).__name__)
                     event = None
-                if event is not None:
-                    await queue.put(event)
+                if event is not None and event["type"] != HEARTBEAT:
+                    await queue.put(event)  # heartbeats are for `steward status` (it reads the stream), not rules
                 handed_over.add(entry_id)
                 if _id(entry_id) > _id(pos.last_id):
                     pos.last_id = entry_id
@@ -861,6 +883,43 @@ async def _consume(
             handed_over.discard(entry_id)
             if cursor != ">":
                 cursor = entry_id
+
+
+def check_state_dir(opts: Options) -> None:
+    """The rulebook's playbooks plan into the state folder: without it every reaction would fail."""
+    if opts.state_dir is None:
+        raise ValueError(
+            "redis_events: STEWARD_STATE_DIR (or the source's 'state_dir') must name the state folder, as an "
+            "absolute path: the playbooks the rulebook runs (observe and plan, notify) write there"
+        )
+    if not os.path.isdir(opts.state_dir):
+        raise ValueError(f"redis_events: the state folder {opts.state_dir} does not exist (steward init, or mkdir)")
+
+
+async def check_redis(client: Any, opts: Options) -> None:
+    """Once at start: the server refuses clients that did not log in, and takes our login and a PING.
+    Refused (the rulebook stops with the reason) instead of retrying for ever with a wrong password."""
+    from redis.exceptions import AuthenticationError, ResponseError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        if not opts.allow_unauthenticated and await probe_open(opts.url):
+            raise Refused(
+                f"redis_events: Redis at {opts.shown_url} answers clients that did not authenticate; "
+                "refusing it (turn the default user off, see docs/operations.md)"
+            )
+        await client.ping()
+    except (AuthenticationError, ResponseError) as exc:
+        raise Refused(
+            f"redis_events: Redis at {opts.shown_url} refused the login: {redact(str(exc), opts.url)} "
+            "(the ACL user and password in the URL, docs/operations.md)"
+        ) from None
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise Refused(
+            f"redis_events: cannot reach Redis at {opts.shown_url} at start: {redact(str(exc), opts.url)}"
+        ) from None
+    log.info("redis_events: logged in to %s", opts.shown_url)
 
 
 def _honour_cancel() -> None:
@@ -872,6 +931,7 @@ def _honour_cancel() -> None:
 async def main(queue: Any, args: dict[str, Any]) -> None:
     """ansible-rulebook entry point."""
     opts = parse_args(args)
+    check_state_dir(opts)
     inventory = Inventory(opts.inventory)
     inventory.load()
     from redis import asyncio as aioredis
@@ -894,6 +954,7 @@ async def main(queue: Any, args: dict[str, Any]) -> None:
     pos = Position()
     reject = Rejections(opts.journal)
     try:
+        await check_redis(client, opts)  # at start: a clear refusal, before anything is read or acknowledged
         while True:
             try:
                 if not opts.allow_unauthenticated and await probe_open(opts.url):

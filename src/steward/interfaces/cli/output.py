@@ -13,6 +13,7 @@ from typing import Any
 from steward.app.plan import CycleReport
 from steward.app.status import Status
 from steward.core.inert import terminal
+from steward.events.health import EventPathHealth
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
 
@@ -65,4 +66,29 @@ def status_text(status: Status) -> str:
         )
     if status.diagnosis is not None:
         lines.append(status.diagnosis)
+    if status.event_path is not None:
+        lines += event_path_lines(status.event_path)
     return "\n".join(terminal(line) for line in lines)
+
+
+def event_path_lines(health: EventPathHealth) -> list[str]:
+    """The event path in a few lines; every problem on its own line, in capitals first."""
+    if not health.reachable:
+        return [f"EVENT PATH DOWN: {p}" for p in health.problems]
+    group = f"rulebook group {health.group}: " + (
+        "missing"
+        if not health.group_exists
+        else f"lag {health.group_lag}, pending {health.group_pending}"
+        + ("" if health.consumer_idle is None else f", last read {health.consumer_idle:.0f} s ago")
+    )
+    lines = [f"event path: Redis {health.url}, stream {health.stream_length} entries; {group}"]
+    if health.agents:
+        lines.append(
+            "agents: "
+            + ", ".join(
+                f"{h} {'never' if a.last_heartbeat_age is None else f'{a.last_heartbeat_age:.0f} s ago'}"
+                for h, a in sorted(health.agents.items())
+            )
+        )
+    lines += [f"EVENT PATH PROBLEM: {p}" for p in health.problems]
+    return lines

@@ -12,6 +12,8 @@ counters, read incrementally from where the last scrape stopped):
     steward_storm_active                                 1 while the storm breaker holds actions back
     steward_cycles_skipped_total                         plan cycles skipped (unreadable input)
     steward_executor_runs_total{result}                  succeeded | failed | quarantined | interrupted
+
+With STEWARD_REDIS_URL set, the event path's figures too (interfaces/web/event_metrics.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from starlette.responses import Response
 from steward.app import desk
 from steward.app.settings import Settings
 from steward.core.atomic import open_read
+from steward.interfaces.web.event_metrics import add_event_path
 
 RUN_RESULTS = {
     "action_succeeded": "succeeded",
@@ -105,6 +108,7 @@ def figures(settings: Settings) -> CollectorRegistry:
     runs = Gauge("steward_executor_runs_total", "Executor runs by result", ["result"], registry=registry)
     for event, result in RUN_RESULTS.items():
         runs.labels(result).set(counts.get(event, 0))
+    add_event_path(settings, registry)  # with STEWARD_REDIS_URL: interfaces/web/event_metrics.py
     return registry
 
 
