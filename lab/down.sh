@@ -16,6 +16,11 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 [[ $LAB_DIR == /* && $LAB_DIR != / ]] || { log "bad STEWARD_LAB_DIR: $LAB_DIR"; exit 1; }
 
+# The event path first (lab/events-up.sh): its rulebook, agents and Redis, by their pidfiles.
+if [[ -d $LAB_DIR/events ]]; then
+  STEWARD_LAB_DIR=$LAB_DIR "$(dirname "$0")/events-down.sh"
+fi
+
 # PID from a pid file, if alive and its command line contains every needle.
 pid_of() { # pidfile needle...
   local pidfile=$1 pid cmdline n; shift

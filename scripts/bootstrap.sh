@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-pip git make docker.io openssh-server openssh-client
               busybox-static iproute2 procps util-linux mosquitto mosquitto-clients
-              redis-server openjdk-17-jre-headless chromium)
+              redis-server openssl openjdk-17-jre-headless chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

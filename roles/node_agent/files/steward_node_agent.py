@@ -86,7 +86,7 @@ RETRYABLE_ERRORS = (
     "ERR PROTOCOL ERROR: UNAUTHENTICATED",
 )
 # The longest wait between two tries to reach Redis: events after an outage go out within seconds.
-REDIS_RETRY_MAX = 5.0
+REDIS_RETRY_MAX = 2.0
 HEARTBEAT = "agent_heartbeat"
 HEARTBEAT_SECONDS = 30.0
 

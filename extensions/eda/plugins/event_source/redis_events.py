@@ -165,7 +165,7 @@ options:
       - Longest wait in seconds between reconnection attempts (>= O(retry_delay)).
       - Low on purpose, so events added while Redis was down are handled within seconds of its return.
     type: float
-    default: 5.0"""
+    default: 2.0"""
 
 EXAMPLES = r"""
 - name: React to Steward's events
@@ -382,7 +382,7 @@ def parse_args(args: dict[str, Any] | None) -> Options:
         )
     journal = _path(args, "journal", os.path.join(state, "journal.jsonl") if state else None)
     retry_delay = _number(args, "retry_delay", 1.0)
-    retry_max_delay = _number(args, "retry_max_delay", 5.0)
+    retry_max_delay = _number(args, "retry_max_delay", 2.0)
     if retry_max_delay < retry_delay:
         raise ValueError(
             f"redis_events: 'retry_max_delay' ({retry_max_delay}) must be >= 'retry_delay' ({retry_delay})"
