@@ -427,14 +427,30 @@ def test_no_password_in_any_log_line_or_message(
     fault.inject(f"Redis URLs holding the password {secret!r}, Redis unreachable")
     caplog.set_level(logging.DEBUG)
 
-    async def retry_a_while() -> None:
+    async def refused_at_start() -> str:
         task = _source(asyncio.Queue(), dead, _inventory(tmp_path), tmp_path / "journal.jsonl")
+        with pytest.raises(redis_events.Refused) as err:
+            await task
+        return str(err.value)
+
+    refusal = asyncio.run(refused_at_start())  # Redis unreachable at start: the source stops, saying why
+    fault.check("steward:***@" in refusal and secret not in refusal, "the start-up refusal shows ***")
+    # Redis lost while the source runs: it retries, and no retry line shows the password
+    lost = RedisServer(tmp_path / "lost").start()
+
+    async def retry_a_while() -> None:
+        task = _source(asyncio.Queue(), lost.url, _inventory(tmp_path), tmp_path / "journal.jsonl")
+        await asyncio.sleep(0.5)
+        lost.stop()
         await asyncio.sleep(0.8)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(retry_a_while())
+    try:
+        asyncio.run(retry_a_while())
+    finally:
+        lost.stop()
     retries = [r for r in caplog.records if "unavailable" in r.getMessage()]
     fault.check(len(retries) >= 2 and "steward:***@" in retries[0].getMessage(), "the source's retries logged")
     EventBus(dead, tmp_path / "outbox.jsonl").publish([pending("a1")])
@@ -449,7 +465,8 @@ def test_no_password_in_any_log_line_or_message(
     lines = [r.getMessage() for r in caplog.records] + [str(r.exc_info) for r in caplog.records if r.exc_info]
     lines += [out, err]
     fault.check(rc == 0 and "notice: event stream" in err, "events tail says so and falls back to the journal")
-    fault.check(not any(secret in line for line in lines), "the password in no log line")
+    lines.append(refusal)
+    fault.check(not any(secret in line or lost.password in line for line in lines), "the password in no log line")
     fault.check(sum("***" in line for line in lines) >= 3, "the URLs shown with ***")
 
 
