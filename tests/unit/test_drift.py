@@ -47,6 +47,16 @@ def test_each_kind_of_container_drift(svc: Container, actual, kind: str) -> None
     assert drift_keys(desired(svc), actual) == [f"piha/docker/mqtt/{kind}"]
 
 
+@pytest.mark.parametrize("running", [[], [container("web")]])
+def test_every_missing_container_is_its_own_drift_even_when_none_of_them_is_there(running) -> None:
+    # deepdiff >= 8 folds two dicts that share few keys into one root change unless told not to
+    host = desired(Container("web", IMG), Container("db", IMG), Container("cache", IMG))
+    keys = drift_keys(host, running)
+    expected = {"piha/docker/db/missing", "piha/docker/cache/missing"}
+    assert set(keys) == (expected if running else expected | {"piha/docker/web/missing"})
+    assert len(keys) == len(set(keys))
+
+
 def test_starting_health_is_not_unhealthy() -> None:
     assert drift_keys(desired(Container("mqtt", IMG, healthy=True)), [container("mqtt", health="starting")]) == []
 

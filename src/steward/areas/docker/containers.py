@@ -239,7 +239,9 @@ class ContainersArea:
         differ = {n for n in wanted.keys() | have.keys() if wanted.get(n) != have.get(n)}
         wanted = {n: v for n, v in wanted.items() if n in differ}
         have = {n: v for n, v in have.items() if n in differ}
-        for change, items in DeepDiff(wanted, have, view="tree").items():
+        # threshold_to_diff_deeper=0: deepdiff >= 8 reports two dicts sharing few keys as one root change
+        # ("everything differs"); every container must be explained by its own name
+        for change, items in DeepDiff(wanted, have, view="tree", threshold_to_diff_deeper=0).items():
             for item in items:
                 path = item.path(output_format="list")
                 kind = _kind(change, path, wanted, have)
