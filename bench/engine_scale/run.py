@@ -7,6 +7,13 @@ hosts), then time (a) the floor: read and json-parse every world file; (b) a pla
 desired state already loaded (a long-running engine; the inventory is unchanged); (c) the first
 cycle including Ansible's inventory parse. Peak memory is the process's max RSS after each size.
 
+Two steady states are timed, in the same process and run: every host observed afresh each round
+(every world file's bytes change: the worst case, nothing reusable), and ``--changed-pct`` of the
+hosts (default 1 %) observed afresh each round, the rest of the files left as they are (the common
+case: a cron observe rewrites every file, but an event-triggered observe or a fleet where most
+hosts are quiet leaves most bytes the same). Then the first cycle of a fresh process (``steward
+plan`` run again, no inventory file changed: the persisted desired-state cache), timed in a child.
+
 With ``--compose P`` each size is measured twice in the same process: the services as single
 containers (``steward_containers``), then the same number of services as P Compose projects per
 host (``steward_compose_projects``, P project folders shared by the fleet, their hashes computed
@@ -21,6 +28,7 @@ import json
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +42,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from steward.areas.docker.compose_hash import HASHES  # noqa: E402
 from steward.core.atomic import atomic_write_json  # noqa: E402
-from steward.desired.inventory import load_desired_cached  # noqa: E402
+from steward.desired.cached import load_desired_cached  # noqa: E402
 from steward.plan.engine import Engine  # noqa: E402
 from steward.state.settings import Settings  # noqa: E402
 
@@ -66,11 +74,16 @@ def build(dirpath: Path, hosts: int, services: int, projects: int = 0) -> Settin
 
 
 def observe(
-    settings: Settings, hosts: int, services: int, when: datetime, hashes: dict[str, tuple[str, str]] | None = None
+    settings: Settings,
+    hosts: int,
+    services: int,
+    when: datetime,
+    hashes: dict[str, tuple[str, str]] | None = None,
+    only: range | None = None,
 ) -> None:
-    """hashes: service -> (project, config hash) for the compose variant."""
+    """hashes: service -> (project, config hash) for the compose variant; only: these hosts (else all)."""
     at = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for i in range(hosts):
+    for i in only if only is not None else range(hosts):
         host = f"h{i:05d}"
         containers = []
         for j in range(services):
@@ -117,8 +130,30 @@ def floor(settings: Settings) -> float:
     return time.perf_counter() - t
 
 
-def measure(n: int, services: int, repeat: int, projects: int) -> tuple[float, float, float, int, float]:
-    """(floor, warm cycle, first cycle incl. inventory parse, actions, compose cold s) for one variant."""
+FRESH = """
+import sys, time
+sys.path.insert(0, {src!r})
+from pathlib import Path
+from steward.plan.engine import Engine
+from steward.state.settings import Settings
+settings = Settings(project_dir=Path({root!r}), inventory=Path({inv!r}), state_dir=Path({state!r}))
+t = time.perf_counter()
+Engine(settings).plan()
+print(time.perf_counter() - t)
+"""
+
+
+def fresh_process_cycle(settings: Settings) -> tuple[float, float]:
+    """(first plan cycle, whole process wall time) of a new process, no inventory file changed."""
+    paths = {"src": str(ROOT / "src"), "root": str(ROOT), "inv": str(settings.inventory)}
+    code = FRESH.format(**paths, state=str(settings.state_dir))
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return float(out.split()[-1]), time.perf_counter() - t
+
+
+def measure(n: int, services: int, repeat: int, projects: int, pct: float) -> dict[str, float]:
+    """floor, both steady cycles, first cycles, actions, compose runs for one variant."""
     tmp = Path(tempfile.mkdtemp(prefix="steward-bench-"))
     try:
         settings = build(tmp, n, services, projects)
@@ -136,23 +171,38 @@ def measure(n: int, services: int, repeat: int, projects: int) -> tuple[float, f
             }
         floors, cycles, written = [], [], []
         for _k in range(repeat + 1):
-            # a fresh observation every cycle, as in production (observe, then plan)
+            # a fresh observation of every host every cycle (observe, then plan)
             observe(settings, n, services, datetime.now(UTC).replace(microsecond=0), hashes)
             floors.append(floor(settings))
             t = time.perf_counter()
             report = engine.plan()
             cycles.append(time.perf_counter() - t)
             written.append(len(report.new_actions))
-        spawned = HASHES.subprocess_runs - runs
         # the steady cycle: after the first, and not the one that wrote the (signed) actions
         steady = [c for c, w in zip(cycles[1:], written[1:], strict=True) if not w] or cycles[1:]
-        return (
-            statistics.median(floors[1:]),
-            statistics.median(steady),
-            cold_inventory + cycles[0],
-            sum(written),
-            spawned,
-        )
+        few, few_floors = [], []
+        step = max(1, round(n * pct / 100))
+        for k in range(repeat):
+            time.sleep(1)  # a later observed_at: the changed hosts' looks count
+            start = (k * step) % n
+            observe(settings, n, services, datetime.now(UTC).replace(microsecond=0), hashes, range(start, start + step))
+            few_floors.append(floor(settings))
+            t = time.perf_counter()
+            report = engine.plan()
+            few.append(time.perf_counter() - t)
+            written.append(len(report.new_actions))
+        spawned = HASHES.subprocess_runs - runs
+        fresh, wall = fresh_process_cycle(settings)
+        return {
+            "floor": statistics.median(floors[1:] + few_floors),
+            "all": statistics.median(steady),
+            "few": statistics.median(few),
+            "first": cold_inventory + cycles[0],
+            "fresh": fresh,
+            "wall": wall,
+            "actions": sum(written),
+            "spawned": spawned,
+        }
     finally:
         shutil.rmtree(tmp)
 
@@ -162,23 +212,27 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--services", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=4)
+    ap.add_argument("--changed-pct", type=float, default=1.0, help="hosts observed afresh per round, quiet variant")
     ap.add_argument("--compose", type=int, default=0, help="also measure the services as this many Compose projects")
     args = ap.parse_args()
     print(
-        "| hosts | variant | floor: read+parse (s) | plan cycle, warm (s) | ratio "
-        "| first cycle incl. inventory parse (s) | actions | compose config runs | peak RSS (MiB) |"
+        "| hosts | variant | floor: read+parse (s) | cycle, every host changed (s) | ratio "
+        f"| cycle, {args.changed_pct:g} % changed (s) | ratio | first cycle incl. inventory parse (s) "
+        "| first cycle, fresh process (s) | fresh process wall (s) | actions | compose config runs | peak RSS (MiB) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.hosts:
         variants = [("containers", 0)] + ([(f"{args.compose} compose projects", args.compose)] if args.compose else [])
         base = None
         for label, projects in variants:
-            f, c, first, actions, spawned = measure(n, args.services, args.repeat, projects)
+            m = measure(n, args.services, args.repeat, projects, args.changed_pct)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            f, c = m["floor"], m["all"]
             vs = f" ({c / base:.2f}x the containers cycle)" if base else ""
             base = base or c
             print(
-                f"| {n} | {label} | {f:.2f} | {c:.2f}{vs} | {c / f:.2f}x | {first:.1f} | {actions} | {spawned} "
+                f"| {n} | {label} | {f:.2f} | {c:.2f}{vs} | {c / f:.2f}x | {m['few']:.2f} | {m['few'] / f:.2f}x "
+                f"| {m['first']:.1f} | {m['fresh']:.2f} | {m['wall']:.1f} | {m['actions']:.0f} | {m['spawned']:.0f} "
                 f"| {rss:.0f} |",
                 flush=True,
             )

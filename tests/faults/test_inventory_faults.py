@@ -18,7 +18,8 @@ import pytest
 import steward.desired.signature
 import steward.plan.engine
 from helpers import IMAGE, Clock, container, journal_types, write_world
-from steward.desired.inventory import DesiredStateError, load_desired_cached
+from steward.desired.cached import load_desired_cached
+from steward.desired.inventory import DesiredStateError
 from steward.interfaces.cli.main import main
 from steward.plan.engine import Engine
 from steward.state.settings import Settings
@@ -273,8 +274,8 @@ def _race(tmp_path: Path, monkeypatch: Any, cycles: int) -> dict[str, Any]:
     whole = load_desired_cached(settings.inventory)  # what every accepted read must equal
     accepted: list[bool] = []
 
-    def spy(inventory: Path):  # the engine's real loader, recording what it returned
-        desired = load_desired_cached(inventory)
+    def spy(inventory: Path, persisted: Any = None):  # the engine's real loader, recording what it returned
+        desired = load_desired_cached(inventory, persisted)
         accepted.append(desired.hosts == whole.hosts)
         return desired
 

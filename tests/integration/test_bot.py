@@ -28,7 +28,7 @@ from helpers import Clock, container, make_settings, service, write_world
 from steward.app import actions
 from steward.app.plan import plan
 from steward.app.telegram import telegram_vars
-from steward.desired.inventory import load_desired_cached
+from steward.desired.cached import load_desired_cached
 from steward.interfaces.bot.cli import add_parser, cmd_bot, make_bot
 from steward.interfaces.bot.config import load_config
 from steward.interfaces.bot.desk import Desk

@@ -12,8 +12,9 @@ import yaml
 from helpers import container, world_doc
 from steward.areas.docker.compose import AREA
 from steward.areas.docker.compose_hash import HASHES
+from steward.desired.cached import load_desired_cached
 from steward.desired.errors import DesiredStateError
-from steward.desired.inventory import load_desired, load_desired_cached
+from steward.desired.inventory import load_desired
 from steward.plan.drift import compute_drift
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI missing (scripts/bootstrap.sh)")
@@ -277,21 +278,21 @@ def test_verification_fails_a_fix_that_recreated_another_service_of_the_project(
 def test_a_project_file_written_while_the_inventory_is_read_is_a_changed_inventory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from steward.desired import inventory as loader
+    from steward.desired import cached as loader
     from steward.desired.errors import InventoryChanged
 
     inv = inventory(tmp_path)
     load_desired_cached(inv)
     compose = tmp_path / "services" / "home" / "compose.yml"
     compose.write_text(COMPOSE.replace("Europe/Berlin", "UTC"))  # an edit: the next load reads it
-    real = loader._load_checked
+    real = loader.load_checked
 
     def racing(path: Path) -> Any:
         got = real(path)
         compose.write_text(COMPOSE.replace("Europe/Berlin", "Asia/Tokyo"))  # ... and another during that read
         return got
 
-    monkeypatch.setattr(loader, "_load_checked", racing)
+    monkeypatch.setattr(loader, "load_checked", racing)
     with pytest.raises(InventoryChanged):
         load_desired_cached(inv)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, make_settings, service
+from steward.desired.cached import load_desired_cached
 from steward.desired.inventory import (
     InventoryChanged,
     InventoryUnreadable,
@@ -20,7 +21,6 @@ from steward.desired.inventory import (
     error_fields,
     hosts_matching,
     load_desired,
-    load_desired_cached,
 )
 from steward.desired.signature import check_whole, signature
 from steward.events.tail import describe

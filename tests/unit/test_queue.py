@@ -133,7 +133,7 @@ def test_a_plan_the_look_before_running_cannot_confirm_is_expired_not_run(planne
 
 def test_stale_reasons_on_the_look_taken_before_running(planned) -> None:
     from helpers import world_doc
-    from steward.desired.inventory import load_desired_cached
+    from steward.desired.cached import load_desired_cached
     from steward.execute.judge import stale_reason
     from steward.state.journal import utcnow
 

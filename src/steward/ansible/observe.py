@@ -6,12 +6,12 @@ import time
 from datetime import timedelta
 
 from steward.ansible.runner import RunOutcome, run_playbook
+from steward.desired.cached import PersistedDesired, load_desired_cached
 from steward.desired.inventory import (
     DesiredStateError,
     NoHostMatched,
     error_fields,
     hosts_matching,
-    load_desired_cached,
 )
 from steward.state.journal import Journal, utcnow
 from steward.state.memory import read_memory
@@ -31,7 +31,7 @@ def wait_until_a_look_counts(settings: Settings) -> float:
     rest of that interval instead of looking in vain.
     """
     try:
-        interval = load_desired_cached(settings.inventory).policy.confirm_interval
+        interval = load_desired_cached(settings.inventory, PersistedDesired(settings.paths)).policy.confirm_interval
     except DesiredStateError:
         return 0.0
     seen = [h.observed_at for h in read_memory(settings.paths).hosts.values()]
@@ -52,7 +52,7 @@ def check_before_observing(settings: Settings, journal: Journal, limit: str | No
     that matches no host of it, are errors: never an observe that "succeeds" watching nothing.
     The limit is resolved by Ansible's own pattern code against the same inventory."""
     try:
-        desired = load_desired_cached(settings.inventory)
+        desired = load_desired_cached(settings.inventory, PersistedDesired(settings.paths))
         if limit is None:
             return sorted(desired.hosts)
         matched = [limit] if limit in desired.hosts else hosts_matching(settings.inventory, limit)

@@ -13,7 +13,7 @@ from typing import Any
 
 from steward.ansible.preview import previewable, read_preview, summary, take_preview
 from steward.core.atomic import atomic_write_json
-from steward.desired.inventory import load_desired_cached
+from steward.desired.cached import PersistedDesired, load_desired_cached
 from steward.state.actions import ActionQueue, QueueError
 from steward.state.journal import Journal
 from steward.state.paths import PREVIEW_SUFFIX
@@ -30,7 +30,7 @@ class NotPreviewable(QueueError):
 
 def remedy_tasks(settings: Settings, key: str) -> list[dict[str, Any]] | None:
     """The tasks the inventory's remedy has for `key` now (None: no remedy, or the host left)."""
-    remedy = load_desired_cached(settings.inventory).remedy_for(key)
+    remedy = load_desired_cached(settings.inventory, PersistedDesired(settings.paths)).remedy_for(key)
     return None if remedy is None else remedy.tasks
 
 

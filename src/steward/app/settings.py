@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from steward.desired.inventory import load_desired_cached
+from steward.desired.cached import load_desired_cached
 from steward.state.folder import ConfigError
 from steward.state.paths import recheck
 from steward.state.settings import Settings, find_project_dir

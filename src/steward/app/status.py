@@ -17,7 +17,8 @@ from typing import Any
 from steward.app.actions import list_actions
 from steward.app.diagnose import health as diagnosis_health
 from steward.areas import check_problem
-from steward.desired.inventory import DesiredState, DesiredStateError, load_desired_cached
+from steward.desired.cached import PersistedDesired, load_desired_cached
+from steward.desired.inventory import DesiredState, DesiredStateError
 from steward.events import bus_from_env
 from steward.events.health import EventPathHealth, event_path_health
 from steward.state.memory import read_memory
@@ -66,7 +67,7 @@ def _left_inventory(settings: Settings) -> dict[str, str]:
 
 def _desired_or_error(settings: Settings) -> tuple[DesiredState | None, DesiredStateError | None]:
     try:
-        return load_desired_cached(settings.inventory), None
+        return load_desired_cached(settings.inventory, PersistedDesired(settings.paths)), None
     except DesiredStateError as exc:
         return None, exc
 

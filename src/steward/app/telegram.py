@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steward.desired.inventory import load_desired_cached
+from steward.desired.cached import PersistedDesired, load_desired_cached
 from steward.state.settings import Settings
 
 CHATS_VAR = "steward_telegram_chats"
@@ -18,5 +18,5 @@ USERS_VAR = "steward_telegram_users"
 
 def telegram_vars(settings: Settings) -> dict[str, Any]:
     """{var: value} for each of the two vars the inventory sets (DesiredStateError when it cannot be read)."""
-    globals_ = load_desired_cached(settings.inventory).globals
+    globals_ = load_desired_cached(settings.inventory, PersistedDesired(settings.paths)).globals
     return {name: globals_[name] for name in (CHATS_VAR, USERS_VAR) if name in globals_}

@@ -43,7 +43,7 @@ from steward.desired.errors import InventoryChanged, InventoryUnreadable, NoHost
 from steward.desired.host import DesiredState, HostDesired
 from steward.desired.plain import plain
 from steward.desired.policy import POLICY_VAR, WINDOWS_VAR, Policy, parse_policy, parse_windows
-from steward.desired.signature import Signature, check_whole, folders_signature, settled_signature, signature
+from steward.desired.signature import Signature, check_whole, settled_signature
 
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DIAGNOSIS_VAR = "steward_diagnosis"  # kept in globals for steward.diagnose.config (a group var of all:)
@@ -58,31 +58,10 @@ __all__ = [
     "NoStewardHost",
     "error_fields",
     "hosts_matching",
+    "load_checked",
     "load_desired",
-    "load_desired_cached",
 ]
 log = logging.getLogger(__name__)
-_cache: dict[Path, tuple[Signature, DesiredState, Signature]] = {}
-
-
-def load_desired_cached(inventory: Path) -> DesiredState:
-    """load_desired, reused while no inventory file (nor project folder) changed; for inventories of
-    files only: an executable or plugin source is re-read every time. A folder written during the read: changed."""
-    static = inventory.is_dir() or inventory.suffix in (".yml", ".yaml", ".ini", ".json", "")
-    if not static or not os.access(inventory, os.R_OK) or (inventory.is_file() and os.access(inventory, os.X_OK)):
-        return load_desired(inventory)
-    hit = _cache.get(inventory)
-    before = folders_signature(hit[1].sources) if hit else ()
-    if hit and hit[0] == signature(inventory) and hit[2] == before:
-        return hit[1]  # byte for byte the files of a load that was checked whole
-    sig, desired = _load_checked(inventory)
-    after = folders_signature(desired.sources)
-    if hit and desired.sources == hit[1].sources and after != before:  # a project file written meanwhile
-        raise InventoryChanged(sorted({p for p, *_ in set(before) ^ set(after)}))
-    _cache[inventory] = (sig, desired, after)
-    return desired
-
-
 _plugin_loader_ready = False
 
 
@@ -213,7 +192,7 @@ def _unreadable(
     return InventoryUnreadable(path or attempt or str(inventory), message, line, column)
 
 
-def _load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
+def load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
     """load_desired, and the signature the files had during the whole of it."""
     _init_ansible()
     if not inventory.exists():
@@ -260,7 +239,7 @@ def _load_checked(inventory: Path) -> tuple[Signature, DesiredState]:
 
 def load_desired(inventory: Path) -> DesiredState:
     """Read desired state for every host of `inventory` (file, folder or any Ansible source)."""
-    return _load_checked(inventory)[1]
+    return load_checked(inventory)[1]
 
 
 def hosts_matching(inventory: Path, pattern: str) -> list[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from steward.desired.inventory import load_desired_cached
+from steward.desired.cached import PersistedDesired, load_desired_cached
 from steward.state.folder import ConfigError
 from steward.state.settings import Settings
 
@@ -122,7 +122,7 @@ def parse_config(value: Any, environ: Mapping[str, str]) -> DiagnosisConfig:
 
 def load_config(settings: Settings, environ: Mapping[str, str] | None = None) -> DiagnosisConfig:
     """The configuration for this state folder's inventory (DesiredStateError when it cannot be read)."""
-    globals_ = load_desired_cached(settings.inventory).globals
+    globals_ = load_desired_cached(settings.inventory, PersistedDesired(settings.paths)).globals
     if globals_.get(VAR + "!error"):
         raise DiagnosisConfigError(f"{VAR} {globals_[VAR + '!error']}")
     value = globals_.get(VAR)

@@ -33,8 +33,9 @@ from steward.areas.docker.compose import own_container_names
 from steward.areas.docker.compose_hash import HASHES
 from steward.core.atomic import atomic_write_bytes, atomic_write_json
 from steward.core.locks import try_exclusive
+from steward.desired.cached import PersistedDesired, load_desired_cached
 from steward.desired.host import DesiredState
-from steward.desired.inventory import DesiredStateError, load_desired_cached
+from steward.desired.inventory import DesiredStateError
 from steward.execute.budget import RunBudget
 from steward.execute.claim import action_id_of, is_the_remedy, quarantine_foreign, refusal
 from steward.execute.judge import stale_reason
@@ -119,7 +120,7 @@ class Executor:
         if not approved:
             return report
         try:
-            load_desired_cached(self.settings.inventory)
+            load_desired_cached(self.settings.inventory, PersistedDesired(self.paths))
         except DesiredStateError as exc:
             report.skipped_reason = f"inventory invalid: {exc}"
             self.journal.append("executor_skipped", reason=report.skipped_reason)
@@ -196,7 +197,7 @@ class Executor:
             report.quarantined.append(action_id)
             return
         try:
-            desired = load_desired_cached(self.settings.inventory)
+            desired = load_desired_cached(self.settings.inventory, PersistedDesired(self.paths))
         except DesiredStateError as exc:
             return self._release(action_id, f"inventory invalid: {exc}", report)
         per_hour = desired.policy.max_runs_per_hour

@@ -11,7 +11,8 @@ from typing import Any
 
 from steward.ansible.observe import observe
 from steward.areas import check_problem
-from steward.desired.inventory import DesiredStateError, load_desired_cached
+from steward.desired.cached import PersistedDesired, load_desired_cached
+from steward.desired.inventory import DesiredStateError
 from steward.execute.judge import collateral, fixed
 from steward.state.journal import Journal, utcnow
 from steward.state.outcomes import Outcomes
@@ -39,7 +40,7 @@ def verify(
         return {"verified": None, "reason": reason}
     verdict: dict[str, Any] = {"verified": None, "observe_rc": outcome.rc}
     try:
-        desired = load_desired_cached(settings.inventory)
+        desired = load_desired_cached(settings.inventory, PersistedDesired(settings.paths))
     except DesiredStateError as exc:
         desired, verdict["reason"] = None, f"could not verify: inventory invalid: {exc}"
     # Judge on what this re-observation saw (node_observe's result in the run's events), not on

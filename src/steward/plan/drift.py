@@ -16,7 +16,7 @@ from steward.core.model import Drift
 from steward.desired.host import HostDesired
 from steward.state.world import parse_time
 
-__all__ = ["Drift", "blind_spot", "compute_drift", "observed_areas"]
+__all__ = ["Drift", "area_drift", "blind_spot", "compute_drift", "observed_areas"]
 
 
 def host_level_drift(host: str, world: dict[str, Any], now: datetime, stale_after: int) -> Drift | None:
@@ -71,8 +71,12 @@ def compute_drift(desired: HostDesired, world: dict[str, Any] | None, now: datet
     if world is None:
         return []
     blocked = host_level_drift(desired.host, world, now, stale_after)
-    if blocked is not None:
-        return [blocked]
+    return [blocked] if blocked is not None else area_drift(desired, world)
+
+
+def area_drift(desired: HostDesired, world: dict[str, Any]) -> list[Drift]:
+    """The drift items of every area whose check ran: a function of the desired value and the
+    world document alone (no clock), so the same pair always gives the same items."""
     drifts: list[Drift] = []
     for name, area in AREAS.items():
         check = (world.get("checks") or {}).get(area.check)

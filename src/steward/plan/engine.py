@@ -15,10 +15,19 @@ A cycle that runs, in order:
 5. the storm breaker judges what passed as a whole (plan/storm.py);
 6. what is left becomes signed pending actions (plan/propose.py); the memory is saved
    (state/memory.py) and pending actions past their TTL expire.
+
+A long-running engine does not redo work whose inputs did not change: a world file whose bytes are
+those of its last load is not parsed and validated again (state/world.py `WorldCache`), and a host
+whose world bytes and desired value are both unchanged keeps its area comparison (plan/reuse.py). The
+host-level verdict (unreachable, stale) and step 2 onwards run on every host as written above, so reuse
+never changes a decision (tests/unit/test_engine_reuse.py). Python's cyclic garbage collector is paused
+for the cycle (a third of the cycle's time at 10 000 hosts, spent finding nothing: the cycle's data is
+trees, not cycles) and resumed however the cycle ends; what garbage there is goes at the next collection.
 """
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -27,19 +36,19 @@ from typing import Any
 from steward.areas import check_problem
 from steward.areas.docker.compose_hash import HASHES
 from steward.core.locks import exclusive, try_exclusive
+from steward.desired.cached import PersistedDesired, load_desired_cached
 from steward.desired.inventory import (
     DesiredState,
     DesiredStateError,
     InventoryChanged,
     error_fields,
-    load_desired_cached,
 )
-from steward.plan.drift import compute_drift
 from steward.plan.expiry import Expiry
 from steward.plan.gates import Confirmed, GateContext, apply_gates
 from steward.plan.keys import target_of
 from steward.plan.propose import propose_action
 from steward.plan.report import CycleReport, world_unusable
+from steward.plan.reuse import DriftReuse
 from steward.plan.storm import StormBreaker
 from steward.plan.streaks import count_observation, is_new_observation
 from steward.state.actions import ActionInfo, ActionQueue
@@ -49,7 +58,7 @@ from steward.state.outcomes import Outcomes
 from steward.state.paths import OPEN_FOLDERS
 from steward.state.settings import Settings
 from steward.state.silences import Silences
-from steward.state.world import LastKnownGood, WorldSnapshot, load_world
+from steward.state.world import LastKnownGood, WorldCache, WorldSnapshot, load_world
 
 __all__ = ["CycleReport", "Engine"]
 
@@ -65,6 +74,9 @@ class Engine:
         self.expiry = Expiry(self.queue, self.journal)
         self.storm = StormBreaker(settings.paths, self.journal)
         self.world_errors: dict[str, str] = {}  # the last load_world's unusable files -> why
+        self.world_cache = WorldCache()  # validated world documents, by file bytes
+        self.persisted = PersistedDesired(settings.paths, create_key=True)  # the desired state for the next process
+        self.reuse = DriftReuse()  # each host's last comparison, while its desired value and world bytes are the same
 
     @property
     def storm_ack_path(self) -> Path:
@@ -74,7 +86,7 @@ class Engine:
         """The current world, or None (journaled as cycle_skipped) when any file is unusable.
 
         A usable world becomes the last-known-good one: this is the plan cycle's look, not a peek."""
-        snapshot = load_world(self.settings.paths.world, check_problem)
+        snapshot = load_world(self.settings.paths.world, check_problem, self.world_cache)
         self.world_errors = snapshot.errors
         if not snapshot.usable:
             self.journal.append(
@@ -90,7 +102,13 @@ class Engine:
     def plan(self, now: datetime | None = None) -> CycleReport:
         """One cycle; concurrent callers (cron, a rulebook-triggered observe) take turns."""
         with exclusive(self.settings.paths.locks / "engine.lock"), self.journal.batched():
-            return self._plan(now or utcnow())
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                return self._plan(now or utcnow())
+            finally:
+                if collecting:
+                    gc.enable()
 
     def ack_storm(self, via: str = "cli", by: str | None = None) -> bool:
         """Let the next cycle write what the storm breaker holds; False when there is no storm."""
@@ -102,7 +120,7 @@ class Engine:
 
     def _plan(self, now: datetime) -> CycleReport:
         try:
-            desired = load_desired_cached(self.settings.inventory)
+            desired = load_desired_cached(self.settings.inventory, self.persisted)
         except InventoryChanged as exc:  # a read that raced a writer: skip, like a torn world file
             self.journal.append("cycle_skipped", **error_fields(exc))
             return CycleReport(skipped=True, reason=str(exc))
@@ -173,12 +191,14 @@ class Engine:
         """Every host's drift on this look: counted (if it is a new observation), reported, and the confirmed ones."""
         policy = desired.policy
         confirmed: list[Confirmed] = []
+        self.reuse.start()
+        self.reuse.keep_only({h for h in desired.hosts if h in snapshot.hosts})
         for name in sorted(desired.hosts):
             world: dict[str, Any] | None = snapshot.hosts.get(name)
             if world is None:
                 continue
             host = memory.host(name)
-            drifts = compute_drift(desired.hosts[name], world, now, policy.stale_after)
+            drifts = self.reuse.drift(desired.hosts[name], world, snapshot.digests.get(name), now, policy.stale_after)
             # while an executor runs or verifies an action on the host, its looks see the remediation
             # half-done: they are not counted (no streak extended or resolved, no flap sample)
             if name not in busy and is_new_observation(

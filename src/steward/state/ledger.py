@@ -61,6 +61,11 @@ class Ledger:
             )
         return key
 
+    def subkey(self, purpose: bytes) -> bytes:
+        """A key for another use than signing actions (a MAC of something else), derived from this one:
+        what it authenticates can never pass for an action's signature, nor the reverse."""
+        return hmac.new(self._key(), b"steward subkey\0" + purpose, hashlib.sha256).digest()
+
     def sign(self, action_id: str, content: bytes) -> str:
         return hmac.new(self._key(), action_id.encode() + b"\0" + content, hashlib.sha256).hexdigest()
 

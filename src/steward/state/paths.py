@@ -70,6 +70,10 @@ class StatePaths:
         return self.engine / "ledger"
 
     @property
+    def desired_cache(self) -> Path:  # the last desired state read whole (steward.desired.cached)
+        return self.engine / "desired-cache.bin"
+
+    @property
     def hmac_key(self) -> Path:
         return self.engine / "hmac.key"
 

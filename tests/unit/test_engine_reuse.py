@@ -1,0 +1,152 @@
+"""Reuse never changes a decision: a long-running engine (world cache + drift reuse) against a fresh
+engine per cycle (nothing reused), over the same sequence of world files, cycle for cycle."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from helpers import container, make_settings, service, world_doc, write_inventory
+from steward.core.atomic import atomic_write_json
+from steward.plan import propose
+from steward.plan.engine import Engine
+
+HOSTS = {f"h{i}": [service(f"s{j}") for j in range(3)] for i in range(6)}
+BASE = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _journal(settings) -> list[tuple]:
+    if not settings.paths.journal.exists():
+        return []
+    lines = [json.loads(line) for line in settings.paths.journal.read_text().splitlines()]
+    return [(e["type"], e.get("key"), e.get("host"), e.get("percent")) for e in lines]
+
+
+def _decisions(settings, report) -> dict:
+    return {
+        "skipped": report.skipped,
+        "reason": report.reason,
+        "cycle": report.cycle,
+        "drifts": report.drifts,
+        "confirming": report.confirming,
+        "held": report.held,
+        "new": report.new_actions,
+        "expired": report.expired,
+        "storm": report.storm,
+        "memory": settings.paths.memory.read_text() if settings.paths.memory.exists() else None,
+        "pending": sorted(p.name for p in (settings.paths.actions / "pending").iterdir()),
+        "expired_files": sorted(p.name for p in (settings.paths.actions / "expired").glob("*.yml")),
+        "journal": _journal(settings),
+    }
+
+
+def _script(seed: int, cycles: int) -> list[dict]:
+    """Per cycle, per host: what the observer does. 'keep' leaves the file's bytes as they are."""
+    rng = random.Random(seed)
+    steps = []
+    for c in range(cycles):
+        step: dict = {}
+        for host in HOSTS:
+            if host == "h0":  # a flapping container: a new look every cycle, s0 up and down
+                step[host] = ("look", ("exited" if c % 2 else "running", "running", "running"))
+            elif host == "h1":  # a steady drift: confirmed, an action, then the same evidence again and again
+                step[host] = ("look", ("exited", "running", "running")) if c % 3 == 0 else ("keep", None)
+            elif host == "h5" and c > 4:  # never looked at again: goes stale while its bytes stay the same
+                step[host] = ("keep", None)
+            else:
+                roll = rng.random()
+                states = tuple(rng.choice(("running", "running", "exited")) for _ in range(3))
+                if roll < 0.45:
+                    step[host] = ("keep", None)
+                elif roll < 0.55:
+                    step[host] = ("unreachable", None)
+                elif roll < 0.6:
+                    step[host] = ("blind", None)
+                else:
+                    step[host] = ("look", states)
+        if c == 17:
+            step["h2"] = ("torn", None)  # a half-written file mid-sequence: the cycle is skipped
+        if c == 18:
+            step["h2"] = ("keep", None)  # ... and stays torn one more cycle
+        steps.append(step)
+    return steps
+
+
+def _apply(settings, step: dict, at: datetime) -> None:
+    for host, (what, states) in step.items():
+        path = settings.paths.world / f"{host}.json"
+        if what == "keep":
+            continue
+        if what == "torn":
+            path.write_bytes(path.read_bytes()[:40])
+            continue
+        if what == "look":
+            containers = [container(f"s{j}", state=s) for j, s in enumerate(states)]
+            doc = world_doc(host, containers, observed_at=at)
+        elif what == "unreachable":
+            doc = world_doc(host, None, observed_at=at, reachable=False)
+        else:
+            doc = world_doc(host, [], observed_at=at, docker_status="engine_unreachable")
+        atomic_write_json(path, doc)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_cycle_with_reuse_decides_exactly_what_a_cycle_without_it_decides(tmp_path, monkeypatch, seed) -> None:
+    monkeypatch.setattr(propose.secrets, "token_hex", lambda n: "ab" * n)  # action ids comparable across runs
+    (tmp_path / "reused").mkdir()
+    (tmp_path / "fresh").mkdir()
+    reused = make_settings(tmp_path / "reused", HOSTS)
+    fresh = make_settings(tmp_path / "fresh", HOSTS)
+    engine = Engine(reused)
+    first = {h: [container(f"s{j}") for j in range(3)] for h in HOSTS}
+    for settings in (reused, fresh):
+        for host, containers in first.items():
+            atomic_write_json(settings.paths.world / f"{host}.json", world_doc(host, containers, observed_at=BASE))
+    seen_reuse = seen_skip = 0
+    for c, step in enumerate(_script(seed, 40)):
+        at = BASE + timedelta(minutes=c + 1)
+        now = at + timedelta(seconds=5)
+        for settings in (reused, fresh):
+            _apply(settings, step, at)
+        a = engine.plan(now)
+        b = Engine(fresh).plan(now)  # a new engine: every file parsed, every host compared afresh
+        assert _decisions(reused, a) == _decisions(fresh, b), f"cycle {c}"
+        seen_reuse += engine.reuse.reused
+        seen_skip += a.skipped
+        if c == 2:  # a second plan of the same files: nothing new is counted, by either engine
+            assert _decisions(reused, engine.plan(now)) == _decisions(fresh, Engine(fresh).plan(now))
+    journal = [e[0] for e in _journal(reused)]
+    # the sequence exercised what it claims to: reuse, a skipped cycle, flapping, confirmed actions
+    assert seen_reuse > 40 and seen_skip >= 2
+    assert "flapping" in journal and "action_pending" in journal and "drift_resolved" in journal
+
+
+def test_unchanged_world_files_are_not_parsed_again_and_a_changed_one_is(tmp_path) -> None:
+    settings = make_settings(tmp_path, HOSTS)
+    for host in HOSTS:
+        atomic_write_json(settings.paths.world / f"{host}.json", world_doc(host, [container("s0")], observed_at=BASE))
+    engine = Engine(settings)
+    now = BASE + timedelta(seconds=30)
+    engine.plan(now)
+    assert engine.world_cache.reused == 0 and engine.reuse.reused == 0
+    engine.plan(now)
+    assert engine.world_cache.reused == len(HOSTS) and engine.reuse.reused == len(HOSTS)
+    atomic_write_json(settings.paths.world / "h3.json", world_doc("h3", [], observed_at=BASE + timedelta(seconds=9)))
+    report = engine.plan(now)
+    assert engine.world_cache.reused == len(HOSTS) - 1 and engine.reuse.reused == len(HOSTS) - 1
+    assert "h3/docker/s0/missing" in {d["key"] for d in report.drifts}
+    # a torn file: the cycle is skipped as without the cache, and the next good bytes are parsed afresh
+    path = settings.paths.world / "h3.json"
+    good = path.read_bytes()
+    path.write_bytes(good[:30])
+    assert engine.plan(now).skipped
+    path.write_bytes(good)
+    assert not engine.plan(now).skipped and engine.world_cache.reused == len(HOSTS) - 1
+    # the inventory changes, no world file does: every host is compared again, and the new want is seen
+    write_inventory(settings.inventory, {h: [*services, service("s9")] for h, services in HOSTS.items()})
+    report = engine.plan(now)
+    assert engine.world_cache.reused == len(HOSTS) and engine.reuse.reused == 0
+    assert {f"{h}/docker/s9/missing" for h in HOSTS} <= {d["key"] for d in report.drifts}
