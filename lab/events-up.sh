@@ -119,12 +119,13 @@ else
   setsid nohup ansible-rulebook -r rulebooks/steward.yml -i "$INVENTORY" -E STEWARD_REDIS_URL \
     </dev/null >>"$EV/rulebook.log" 2>&1 &
   echo $! >"$EV/rulebook.pid"
-  # ready once its source is a consumer of the group (a new group starts at the stream's end)
+  # ready once its source is a consumer of the group (a new group starts at the stream's end); a line
+  # that is exactly "name": the NOGROUP error before the group exists also holds the word ("key name")
   for _ in $(seq 600); do
     alive "$EV/rulebook.pid" ansible-rulebook || { tail -n 20 "$EV/rulebook.log" >&2; die "the rulebook stopped"; }
-    rcli XINFO CONSUMERS steward:events steward-eda 2>/dev/null | grep -q name && break
+    rcli XINFO CONSUMERS steward:events steward-eda 2>/dev/null | grep -qx name && break
     sleep 0.1
   done
-  rcli XINFO CONSUMERS steward:events steward-eda 2>/dev/null | grep -q name || die "the rulebook's source did not start reading within 60 s; see $EV/rulebook.log"
+  rcli XINFO CONSUMERS steward:events steward-eda 2>/dev/null | grep -qx name || die "the rulebook's source did not start reading within 60 s; see $EV/rulebook.log"
 fi
 log "up: source $EV/env, then steward status (or steward events tail --follow); lab/events-down.sh to stop"

@@ -57,6 +57,22 @@ def test_a_healthy_path_has_no_problem_and_each_agents_age(tmp_path: Path, serve
     assert health.consumer_idle is not None and health.consumer_idle < 5
 
 
+def test_a_lag_counter_with_nothing_unread_is_no_lag(tmp_path: Path, server: RedisServer) -> None:
+    """Seen on the lab after Redis came back from its append-only file: XINFO GROUPS said lag 5 while
+    nothing followed the group's last-delivered id. The same state, made with Redis's own command."""
+    admin = server.client()
+    admin.xgroup_create(STREAM, GROUP, id="$", mkstream=True)
+    for host in ("saturn", "piha", "saturn"):
+        beat(server, host)
+    admin.xreadgroup(GROUP, "controller", {STREAM: ">"})
+    admin.execute_command("XGROUP", "SETID", STREAM, GROUP, "$", "ENTRIESREAD", 0)  # the counter, now wrong
+    assert admin.xinfo_groups(STREAM)[0]["lag"] == 3, "Redis itself reports a lag"
+    health = event_path_health(bus(tmp_path, server), {"saturn": 30, "piha": 30})
+    assert (health.group_lag, health.problems) == (0, [])
+    beat(server, "piha")  # one really unread entry: the counter is believed again
+    assert event_path_health(bus(tmp_path, server), {"saturn": 30, "piha": 30}).group_lag == 4
+
+
 def test_a_silent_agent_and_a_lagging_group_are_named_plainly(
     tmp_path: Path, server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

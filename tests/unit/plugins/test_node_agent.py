@@ -707,7 +707,7 @@ def test_an_agent_without_the_password_keeps_every_event_until_it_has_one(tmp_pa
         assert [e["id"] for e, _ in pub.queue] == [e["id"] for e in events], "all kept while refused"
         assert pub.dropped == 0
         pub.username, pub.password = "node-saturn", server.node_passwords["saturn"]  # the fix, under it
-        deadline = time.monotonic() + 10  # the retry wait is capped at REDIS_RETRY_MAX (5 s)
+        deadline = time.monotonic() + 10  # the retry wait is capped at REDIS_RETRY_MAX (1 s)
         while pub.queue and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not pub.queue and pub.dropped == 0
@@ -765,6 +765,31 @@ def test_at_most_one_heartbeat_waits_while_redis_is_down() -> None:
     pub.put(agent.heartbeat_event("saturn", "alive"))
     assert [e["type"] for e, _ in pub.queue] == ["agent_heartbeat", "container_die"]
     assert pub.queue[0][0]["status"] == "start"
+
+
+def test_a_heartbeat_counts_the_queue_when_sent_and_a_drained_backlog_is_reported(acl_redis: RedisServer) -> None:
+    """Issue 17, seen on the lab: a heartbeat queued during an outage said "1 queued" long after
+    Redis was back and the event delivered, so `steward status` reported a backlog that was gone."""
+    pub = agent.RedisPublisher(
+        "127.0.0.1",
+        acl_redis.port,
+        maxlen=100,
+        queue_size=10,
+        username="node-saturn",
+        password=acl_redis.node_passwords["saturn"],
+    )
+    pub.put(agent.heartbeat_event("saturn", "alive", queued=7, dropped=3))  # counts from the outage
+    pub.put(agent.map_event(DIE, "saturn"))
+    threading.Thread(target=pub.run, daemon=True).start()
+    client = acl_redis.client()
+    _wait_for(lambda: client.xlen("steward:events") >= 3, "heartbeat, die, heartbeat", timeout=10)
+    sent = [(f["type"], json.loads(f["event"])) for _, f in client.xrange("steward:events")]
+    assert [t for t, _ in sent] == ["agent_heartbeat", "container_die", "agent_heartbeat"]
+    assert (sent[0][1]["queued"], sent[0][1]["dropped"]) == (1, 0)  # the die behind it; none dropped
+    assert (sent[2][1]["queued"], sent[2][1]["status"], sent[2][1]["host"]) == (0, "alive", "saturn")
+    assert sent[2][1]["id"] != sent[0][1]["id"]
+    time.sleep(0.5)
+    assert client.xlen("steward:events") == 3, "one drained report, not one per event"
 
 
 def test_the_worker_sends_a_heartbeat_at_start_and_then_every_interval(acl_redis: RedisServer) -> None:
