@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from typing import Any
-
-import httpx
-import ollama
+from typing import TYPE_CHECKING, Any
 
 from steward.core.inert import redact_url, terminal
 from steward.diagnose.answer import SCHEMA, Answer, AnswerInvalid, parse_answer
 from steward.diagnose.config import DiagnosisConfig
 from steward.diagnose.errors import Unavailable
+
+if TYPE_CHECKING:
+    import ollama  # imported where a diagnosis is asked for: not by every `steward` command
 
 OPTIONS = {"temperature": 0.1, "num_predict": 1024}
 
@@ -34,6 +34,9 @@ def _short(text: object, limit: int = 200) -> str:
 
 
 def _client(config: DiagnosisConfig) -> ollama.Client:
+    import httpx
+    import ollama
+
     timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
     return ollama.Client(host=config.url, timeout=timeout, follow_redirects=False, trust_env=False)
 
@@ -45,6 +48,9 @@ def _chat(client: ollama.Client, config: DiagnosisConfig, messages: list[dict[st
 
 
 def _reason(exc: BaseException, config: DiagnosisConfig) -> str:
+    import httpx
+    import ollama
+
     where = redact_url(config.url)
     if isinstance(exc, ollama.ResponseError):
         if exc.status_code == 404 and "not found" in str(exc.error).lower():
@@ -89,6 +95,8 @@ def ask(config: DiagnosisConfig, messages: list[dict[str, str]]) -> tuple[Answer
 
 def server_status(config: DiagnosisConfig) -> str:
     """One line for `steward status` / a health check: the server's version and whether the model is there."""
+    import httpx
+
     client = _client(config)
     try:
         reply = httpx.get(f"{config.url}/api/version", timeout=min(config.timeout, 10.0), trust_env=False)

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from steward.areas.base import ParseContext, shared_check_problem
 from steward.areas.docker.container_config import CONFIG_KEYS, ContainerConfig, parse_config, would_drop
 from steward.core.model import NAME_RE, Drift, Problem, Remedy, could_not_look
@@ -239,6 +237,8 @@ class ContainersArea:
         differ = {n for n in wanted.keys() | have.keys() if wanted.get(n) != have.get(n)}
         wanted = {n: v for n, v in wanted.items() if n in differ}
         have = {n: v for n, v in have.items() if n in differ}
+        from deepdiff import DeepDiff  # here, not at import: most cycles and commands never need it
+
         # threshold_to_diff_deeper=0: deepdiff >= 8 reports two dicts sharing few keys as one root change
         # ("everything differs"); every container must be explained by its own name
         for change, items in DeepDiff(wanted, have, view="tree", threshold_to_diff_deeper=0).items():

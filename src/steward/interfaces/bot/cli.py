@@ -13,19 +13,22 @@ import contextlib
 import logging
 import signal
 import sys
-
-from telegram import Bot
-from telegram.error import InvalidToken, TelegramError
+from typing import TYPE_CHECKING
 
 from steward.app.errors import ConfigError, DesiredStateError
 from steward.app.settings import Settings
 from steward.core.inert import terminal
 from steward.interfaces.bot.config import BotConfig, load_config
-from steward.interfaces.bot.desk import Desk
-from steward.interfaces.bot.loop import run
 from steward.interfaces.bot.redact import hide_token, redact
 from steward.state.telegram import TelegramStateError, TelegramStore
 
+if TYPE_CHECKING:
+    from telegram import Bot
+
+    from steward.interfaces.bot.desk import Desk
+
+# python-telegram-bot and the desk are imported by `steward bot` itself, not by every `steward`
+# command (a third of the CLI's start-up when they were imported at the top)
 log = logging.getLogger("steward.bot")
 OK, FAILURE, BAD_INPUT = 0, 1, 2
 
@@ -38,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def make_bot(config: BotConfig) -> Bot:
+    from telegram import Bot
+
     return Bot(config.token, base_url=config.base_url, base_file_url=config.base_file_url)
 
 
@@ -46,6 +51,8 @@ def _error(text: object, token: str = "") -> None:
 
 
 def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
+    from telegram.error import InvalidToken, TelegramError
+
     try:
         config = load_config(settings)
     except (ConfigError, DesiredStateError) as exc:
@@ -68,6 +75,8 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, config: BotConfig, args: argparse.Namespace) -> int:
+    from steward.interfaces.bot.desk import Desk
+
     store = TelegramStore(settings.paths.ensure())
     with store.held() as mine:
         if not mine:
@@ -79,6 +88,8 @@ def _serve(settings: Settings, config: BotConfig, args: argparse.Namespace) -> i
 
 
 async def _main(desk: Desk, args: argparse.Namespace) -> None:
+    from steward.interfaces.bot.loop import run
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
