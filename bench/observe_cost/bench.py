@@ -76,6 +76,9 @@ def commands(inventory: Path, variants: bool) -> dict[str, list[str]]:
         "ping": ["ansible", "all", "-i", str(inventory), "-m", "ansible.builtin.ping"],
         "setup": ["ansible", "all", "-i", str(inventory), "-m", "ansible.builtin.setup"],
         "observe": ["ansible-playbook", "-i", str(inventory), "observe.yml", "-e", "steward_cycle=bench"],
+        # the CLI around the same playbook (issue 16): without and with its plan cycle
+        "steward_observe_no_plan": ["steward", "-i", str(inventory), "observe", "--no-plan"],
+        "steward_observe": ["steward", "-i", str(inventory), "observe"],
     }
     if variants:
         for name in ("per_host_config", "standalone_roles"):
@@ -112,7 +115,9 @@ def run_timed(cmd: list[str], env: dict[str, str], log: Path) -> float:
     return elapsed
 
 
-def verify_world(state_dir: Path, n: int, tailscale_status: str, compose: bool = True) -> None:
+def verify_world(
+    state_dir: Path, n: int, tailscale_status: str, compose: bool = True, cycle: str | None = "bench"
+) -> None:
     """Every host has a fresh world file with the four checks showing what the lab holds."""
     world = state_dir / "world"
     files = sorted(p.name for p in world.glob("*.json"))
@@ -123,7 +128,7 @@ def verify_world(state_dir: Path, n: int, tailscale_status: str, compose: bool =
         doc = json.loads((world / f"{name}.json").read_text())
         checks = doc["checks"]
         problems = []
-        if not doc["reachable"] or doc["cycle"] != "bench":
+        if not doc["reachable"] or (cycle is not None and doc["cycle"] != cycle):
             problems.append(f"reachable={doc['reachable']} cycle={doc['cycle']}")
         if sorted(checks) != ["disk", "docker", "mqtt", "tailscale"]:
             problems.append(f"checks {sorted(checks)}")
@@ -209,8 +214,9 @@ def main() -> int:
         for rep in range(args.reps):
             for name, cmd in cmds.items():
                 times[name].append(run_timed(cmd, env, log))
-                if name in ("observe", "observe_no_compose"):
-                    verify_world(args.state_dir, n, args.tailscale_expected, compose=name == "observe")
+                if name in ("observe", "observe_no_compose", "steward_observe_no_plan", "steward_observe"):
+                    cycle = None if name.startswith("steward") else "bench"  # the CLI names its own cycle
+                    verify_world(args.state_dir, n, args.tailscale_expected, name != "observe_no_compose", cycle)
                 else:
                     shutil.rmtree(args.state_dir / "world", ignore_errors=True)
             print(
@@ -224,6 +230,8 @@ def main() -> int:
             "per_host_s": {name: round(v / n, 3) for name, v in median.items()},
             "observe_over_ping": round(median["observe"] / median["ping"], 2),
             "observe_over_setup": round(median["observe"] / median["setup"], 2),
+            "steward_observe_no_plan_over_observe": round(median["steward_observe_no_plan"] / median["observe"], 2),
+            "steward_observe_over_ping": round(median["steward_observe"] / median["ping"], 2),
             # Other work on the machine shows here: the figures are only comparable when it is low.
             "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         }
@@ -244,11 +252,14 @@ def main() -> int:
 def print_table(results: dict) -> None:
     names = list(next(iter(results["sizes"].values()))["median_s"])
     print()
-    print("| N | " + " | ".join(f"{n} median s (per host)" for n in names) + " | observe/ping | observe/setup |")
-    print("|---" * (len(names) + 3) + "|")
+    ratios = "observe/ping | observe/setup | steward observe --no-plan/observe | steward observe/ping"
+    print("| N | " + " | ".join(f"{n} median s (per host)" for n in names) + f" | {ratios} |")
+    print("|---" * (len(names) + 5) + "|")
     for n, r in results["sizes"].items():
         cells = [f"{r['median_s'][k]:.2f} ({r['per_host_s'][k]:.3f})" for k in names]
-        print(f"| {n} | " + " | ".join(cells) + f" | {r['observe_over_ping']:.2f} | {r['observe_over_setup']:.2f} |")
+        figures = [r["observe_over_ping"], r["observe_over_setup"]]
+        figures += [r["steward_observe_no_plan_over_observe"], r["steward_observe_over_ping"]]
+        print(f"| {n} | " + " | ".join(cells) + " | " + " | ".join(f"{x:.2f}" for x in figures) + " |")
     if "marginal_per_host_s" in results:
         print()
         print(

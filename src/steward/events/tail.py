@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from steward.core import segmented
 from steward.core.inert import terminal
 from steward.events.bus import EventBus
 
@@ -52,35 +53,23 @@ def stream_events(
 def journal_events(
     path: Path, count: int, follow: bool, interval: float = 0.5, stop: Callable[[], bool] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """The last `count` journal events, oldest first; with follow, then every new complete line."""
+    """The last `count` journal events, oldest first; with follow, then every new complete line (across
+    rotations: the offset counts bytes over the segments and the current file)."""
     offset = 0
     tail: deque[bytes] = deque(maxlen=max(count, 0))
-    try:
-        with path.open("rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break
-                offset += len(raw)
-                tail.append(raw)
-    except FileNotFoundError:
-        pass
+    for end, raw in segmented.lines_from(path):
+        offset = end
+        tail.append(raw)
     for raw in tail:
         event = _load(raw)
         if event is not None:
             yield event
     while follow and not (stop and stop()):
-        try:
-            with path.open("rb") as fh:
-                fh.seek(offset)
-                for raw in fh:
-                    if not raw.endswith(b"\n"):
-                        break
-                    offset += len(raw)
-                    event = _load(raw)
-                    if event is not None:
-                        yield event
-        except FileNotFoundError:
-            pass
+        for end, raw in segmented.lines_from(path, offset):
+            offset = end
+            event = _load(raw)
+            if event is not None:
+                yield event
         time.sleep(interval)
 
 

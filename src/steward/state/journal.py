@@ -6,6 +6,12 @@ one small file instead of the whole, never-rotated journal. Every append writes 
 after the journal line is on disk (so the index never names an event the journal lacks); a
 state folder from before the index gets it built once from the journal (journal.index/.built);
 an index write that fails withdraws that marker, so the next question rebuilds it.
+
+The journal is rotated by size, never trimmed: past SEGMENT_BYTES (64 MiB;
+STEWARD_JOURNAL_SEGMENT_BYTES) journal.jsonl becomes the next numbered segment in journal.d/ and a
+new journal.jsonl starts (steward.core.segmented: whole lines only, concurrent writers safe).
+`events()` reads the segments, then journal.jsonl, as one stream; lookups go to the index, so a
+long history costs the executor and the engine nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from steward.core import segmented
 from steward.core.atomic import atomic_write_text, fsync_dir, make_dir, open_append, open_read
 from steward.core.inert import terminal
 from steward.core.model import NAME_RE
@@ -36,6 +43,17 @@ WARNING_EVENTS = {
     "action_not_fixed",
 }
 INDEX_BUILT = ".built"  # journal.index/.built: every event journaled before the index existed is in it
+SEGMENT_BYTES = 64 << 20  # journal.jsonl is rotated into journal.d/ past this size
+
+
+def segment_bytes() -> int:
+    """SEGMENT_BYTES, or STEWARD_JOURNAL_SEGMENT_BYTES when set (at least 4 KiB)."""
+    raw = os.environ.get("STEWARD_JOURNAL_SEGMENT_BYTES", "").strip()
+    try:
+        return max(int(raw), 4096) if raw else SEGMENT_BYTES
+    except ValueError:
+        log.warning("STEWARD_JOURNAL_SEGMENT_BYTES=%s is not a number of bytes: using %d", terminal(raw), SEGMENT_BYTES)
+        return SEGMENT_BYTES
 
 
 def utcnow() -> datetime:
@@ -47,8 +65,9 @@ def isotime(when: datetime | None = None) -> str:
 
 
 class Journal:
-    def __init__(self, path: Path, bus: EventBus | None | Literal["env"] = "env") -> None:
+    def __init__(self, path: Path, bus: EventBus | None | Literal["env"] = "env", rotate_at: int | None = None) -> None:
         self.path = path
+        self.rotate_at = rotate_at or segment_bytes()
         self._buffer: list[bytes] | None = None
         # Event bus: also XADD each event to Redis (never blocks, never fails). By default it is the one
         # STEWARD_REDIS_URL configures; a caller with its own settings (the callback plugin) passes its own.
@@ -81,14 +100,9 @@ class Journal:
             self._bus.publish(events)
 
     def _write(self, data: bytes) -> None:
-        make_dir(self.path.parent)
-        # O_APPEND + a single write(): concurrent writers never interleave within a line.
-        fd = open_append(self.path)  # never through a symlink
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # O_APPEND + a single write(): concurrent writers never interleave within a line; never through a
+        # symlink; rotated into journal.d/ past rotate_at
+        segmented.append(self.path, data, self.rotate_at)
 
     def append(self, type_: str, *, reported: bool = False, **fields: Any) -> dict[str, Any]:
         """Journal (and publish) one event. `reported`: the caller tells the user itself (the CLI's
@@ -112,17 +126,12 @@ class Journal:
         return event
 
     def events(self) -> Iterator[dict[str, Any]]:
-        """Every complete event; a torn last line (crash mid-write) is skipped."""
-        try:
-            fh = open_read(self.path)
-        except FileNotFoundError:
-            return
-        with fh:
-            for raw in fh:
-                try:
-                    yield json.loads(raw)
-                except ValueError:
-                    continue
+        """Every complete event, the segments' first; a torn line (crash mid-write) is skipped."""
+        for _, raw in segmented.lines_from(self.path):
+            try:
+                yield json.loads(raw)
+            except ValueError:
+                continue
 
     def has(self, type_: str, action: str) -> bool:
         return self.has_any((type_,), action)
@@ -140,18 +149,14 @@ class Journal:
 
     def _scan(self, types: tuple[str, ...], action: str) -> bool:
         needle = action.encode()
-        try:
-            with open_read(self.path) as fh:
-                for raw in fh:
-                    if needle in raw:
-                        try:
-                            ev = json.loads(raw)
-                        except ValueError:
-                            continue
-                        if ev.get("type") in types and ev.get("action") == action:
-                            return True
-        except FileNotFoundError:
-            pass
+        for _, raw in segmented.lines_from(self.path):
+            if needle in raw:
+                try:
+                    ev = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(ev, dict) and ev.get("type") in types and ev.get("action") == action:
+                    return True
         return False
 
     # -- the action index -----------------------------------------------------------

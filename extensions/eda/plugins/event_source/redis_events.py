@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import ipaddress
 import json
 import logging
@@ -614,12 +615,22 @@ def journal(path: str | None, type_: str, **fields: Any) -> None:
     }
     line = (json.dumps(event, sort_keys=True, default=str) + "\n").encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        for _ in range(100):
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            try:
+                # steward's journal rotation protocol (steward/core/segmented.py): append under a shared
+                # flock, and only to the file still named journal.jsonl (else it was just made a segment)
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                now, mine = os.stat(path, follow_symlinks=False), os.fstat(fd)
+                if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+                    continue
+                os.write(fd, line)
+                os.fsync(fd)
+                return
+            except FileNotFoundError:
+                continue  # renamed into a segment between our open and our stat
+            finally:
+                os.close(fd)
     except OSError as exc:
         log.warning("redis_events: cannot journal %s to %s: %s", type_, path, exc)
 

@@ -19,7 +19,6 @@ With STEWARD_REDIS_URL set, the event path's figures too (interfaces/web/event_m
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import Counter
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from starlette.responses import Response
 
 from steward.app import desk
 from steward.app.settings import Settings
-from steward.core.atomic import open_read
+from steward.core import segmented
 from steward.interfaces.web.event_metrics import add_event_path
 
 RUN_RESULTS = {
@@ -43,34 +42,26 @@ RUN_RESULTS = {
 
 class JournalCounts:
     """Counts of journal event types, read from the byte where the last read stopped (the journal is
-    append-only); a journal that shrank or was replaced is counted again from its start."""
+    append-only; the offset counts across its rotated segments); a journal that shrank or was replaced
+    is counted again from its start."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.offset = 0
-        self.inode: int | None = None
         self.counts: Counter[str] = Counter()
 
     def read(self, path: Path) -> Counter[str]:
         with self.lock:
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                return Counter()
-            if st.st_ino != self.inode or st.st_size < self.offset:
-                self.inode, self.offset, self.counts = st.st_ino, 0, Counter()
-            with open_read(path) as fh:
-                fh.seek(self.offset)
-                data = fh.read()
-            complete = data.rfind(b"\n") + 1  # a torn last line is read next time, whole
-            for raw in data[:complete].splitlines():
+            if segmented.total_size(path) < self.offset:
+                self.offset, self.counts = 0, Counter()
+            for end, raw in segmented.lines_from(path, self.offset):
+                self.offset = end
                 try:
                     kind = json.loads(raw).get("type")
                 except (ValueError, AttributeError):
                     continue
                 if isinstance(kind, str):
                     self.counts[kind] += 1
-            self.offset += complete
             return Counter(self.counts)
 
 
