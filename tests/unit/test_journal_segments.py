@@ -10,7 +10,10 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from ansible_collections.homelab.steward.extensions.eda.plugins.event_source import redis_events
 from steward.core import segmented
@@ -138,3 +141,90 @@ def test_a_segment_ending_in_a_torn_line_is_passed_over(tmp_path: Path) -> None:
     assert [e["n"] for e in journal.events()] == [1, 2]
     assert journal_end(path) == segmented.total_size(path)
     assert os.path.getsize(segmented.segments(path)[0]) > 0
+
+
+def _line(n: int) -> bytes:
+    return (json.dumps({"n": n, "pad": "x" * 20}) + "\n").encode()
+
+
+def test_rotations_between_a_readers_open_and_its_listing_are_seen_not_read_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rotations land between the reader opening journal.jsonl and listing journal.d (found by
+    review: the file it opened was then read as a segment and as the current file)."""
+    path = tmp_path / "journal.jsonl"
+    for n in range(3):
+        segmented.append(path, _line(n), None)
+    segmented.rotate(path)
+    for n in range(3, 6):
+        segmented.append(path, _line(n), None)
+    real = segmented.segments
+    fired: list[int] = []
+
+    def racing(p: Path) -> list[Path]:
+        if not fired:
+            fired.append(1)
+            segmented.rotate(path)
+            segmented.append(path, _line(6), None)
+            segmented.rotate(path)
+        return real(p)
+
+    monkeypatch.setattr(segmented, "segments", racing)
+    got = list(segmented.lines_from(path))
+    monkeypatch.setattr(segmented, "segments", real)
+    assert [json.loads(raw)["n"] for _, raw in got] == list(range(7))
+    assert got[-1][0] == segmented.total_size(path) == segmented.end(path)
+
+
+@pytest.mark.parametrize("measure", [segmented.end, segmented.total_size], ids=["end", "total_size"])
+def test_a_rotation_inside_end_or_total_size_gives_a_line_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, measure: Callable[[Path], int]
+) -> None:
+    path = tmp_path / "journal.jsonl"
+    for n in range(5):
+        segmented.append(path, _line(n), None)
+    real = segmented.segments
+    fired: list[int] = []
+
+    def racing(p: Path) -> list[Path]:
+        if not fired:
+            fired.append(1)
+            segmented.rotate(path)
+            segmented.append(path, _line(99), None)
+        return real(p)
+
+    monkeypatch.setattr(segmented, "segments", racing)
+    at = measure(path)
+    monkeypatch.setattr(segmented, "segments", real)
+    ends = [end for end, _ in segmented.lines_from(path)]
+    assert fired and at in ends, (at, ends)
+
+
+def test_a_journal_hard_linked_to_a_segment_is_an_error_not_a_spin(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    segmented.append(path, _line(1), None)
+    segmented.segment_dir(path).mkdir()
+    os.link(path, segmented.segment_dir(path) / "000001.jsonl")  # e.g. a backup restored with cp -al
+    with pytest.raises(segmented.JournalLayoutError, match="same file"):
+        list(segmented.lines_from(path))
+
+
+def test_a_symlinked_history_folder_is_refused_and_never_rotated_into(tmp_path: Path) -> None:
+    from steward.app.errors import UnsafeStateDir
+    from steward.state.paths import StatePaths
+
+    state = tmp_path / "state"
+    paths = StatePaths(state).ensure()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (state / "journal.d").symlink_to(elsewhere)
+    journal = Journal(paths.journal, bus=None, rotate_at=4096)
+    for n in range(200):
+        journal.append("cycle_done", n=n)
+    assert list(elsewhere.iterdir()) == [], "no history renamed out of the state folder"
+    assert [e["n"] for e in journal.events()] == list(range(200)), "the journal just grew"
+    from steward.state import paths as paths_module
+
+    paths_module._checked.discard(state)
+    with pytest.raises(UnsafeStateDir, match="journal.d is a symlink"):
+        StatePaths(state).ensure()

@@ -19,8 +19,10 @@ complete lines are read: a line still being written is left for the next read.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +31,13 @@ from steward.core.atomic import fsync_dir, make_dir, open_append, open_read
 
 SEGMENT_RE = re.compile(r"^[0-9]{6,}\.jsonl$")
 CHUNK = 1 << 20
+TRIES = 1000  # looks at the folder before a reader or writer gives up (a rotation takes microseconds)
+
+log = logging.getLogger("steward")
+
+
+class JournalLayoutError(OSError):
+    """The files of the stream cannot be read as one (e.g. journal.jsonl hard-linked to a segment)."""
 
 
 def segment_dir(path: Path) -> Path:
@@ -37,12 +46,13 @@ def segment_dir(path: Path) -> Path:
 
 
 def segments(path: Path) -> list[Path]:
-    """The rotated segments, oldest first."""
-    try:
-        names = [n for n in os.listdir(segment_dir(path)) if SEGMENT_RE.match(n)]
-    except FileNotFoundError:
-        return []
-    return [segment_dir(path) / n for n in sorted(names, key=lambda n: int(n.split(".")[0]))]
+    """The rotated segments, oldest first: regular files only (a symlink there was never made by a rotation)."""
+    folder = segment_dir(path)
+    if folder.is_symlink() or not folder.is_dir():
+        return []  # the state folder's check refuses a symlinked journal.d; a rotation never makes one
+    names = [n for n in os.listdir(folder) if SEGMENT_RE.match(n)]
+    found = [folder / n for n in sorted(names, key=lambda n: int(n.split(".")[0]))]
+    return [p for p in found if stat.S_ISREG(os.lstat(p).st_mode)]
 
 
 def parts(path: Path) -> list[Path]:
@@ -50,22 +60,20 @@ def parts(path: Path) -> list[Path]:
     return [*segments(path), path]
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
 def total_size(path: Path) -> int:
     """Bytes in the whole stream (a logical offset past this does not exist yet, or the files were replaced)."""
-    return sum(_size(p) for p in parts(path))
+    listed, current = _snapshot(path)
+    try:
+        return sum(os.lstat(p).st_size for p in listed) + (os.fstat(current.fileno()).st_size if current else 0)
+    finally:
+        if current is not None:
+            current.close()
 
 
 def append(path: Path, data: bytes, rotate_at: int | None) -> None:
     """Append `data` (whole lines) in one write and fsync it; rotate when the file reaches `rotate_at` bytes."""
     make_dir(path.parent)
-    while True:
+    for _ in range(TRIES):
         fd = open_append(path)  # never through a symlink
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
@@ -77,17 +85,23 @@ def append(path: Path, data: bytes, rotate_at: int | None) -> None:
         finally:
             os.close(fd)
         if rotate_at is not None and size >= rotate_at:
-            rotate(path, rotate_at)
+            try:
+                rotate(path, rotate_at)
+            except OSError as exc:  # the line is written; the file just grows until a rotation can be made
+                log.warning("journal not rotated (%s): %s keeps growing", exc, path)
         return
+    raise JournalLayoutError(f"{path}: still not the file named so after {TRIES} tries (rotated under us?)")
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _is_current(fd: int, path: Path) -> bool:
     try:
-        st = os.stat(path, follow_symlinks=False)
+        return _same_file(os.stat(path, follow_symlinks=False), os.fstat(fd))
     except FileNotFoundError:
         return False
-    mine = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def rotate(path: Path, rotate_at: int = 0) -> Path | None:
@@ -102,6 +116,8 @@ def rotate(path: Path, rotate_at: int = 0) -> Path | None:
         if not _is_current(fd, path) or os.fstat(fd).st_size < max(rotate_at, 1):
             return None
         folder = segment_dir(path)
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise JournalLayoutError(f"{folder} is not a folder of this state folder (a symlink or a file)")
         make_dir(folder)
         existing = segments(path)
         number = int(existing[-1].name.split(".")[0]) + 1 if existing else 1
@@ -122,18 +138,27 @@ def rotate(path: Path, rotate_at: int = 0) -> Path | None:
 def _snapshot(path: Path) -> tuple[list[Path], BinaryIO | None]:
     """The segments and an open current file that belong together: the current file is opened first,
     and if it is already among the segments (a rotation in between), the look is taken again."""
-    while True:
+    for _ in range(TRIES):
         try:
             current: BinaryIO | None = open_read(path)
         except FileNotFoundError:
             current = None
         listed = segments(path)
-        if current is None or not listed:
-            return listed, current
-        mine, newest = os.fstat(current.fileno()), os.stat(listed[-1])
-        if (mine.st_dev, mine.st_ino) != (newest.st_dev, newest.st_ino):
-            return listed, current
+        if current is None:
+            if not os.path.lexists(path):
+                return listed, None
+            continue  # created between our open and our look
+        # still the file named journal.jsonl after the listing: it was not rotated in between, so the
+        # listing holds every segment older than it and none of them is it
+        if _is_current(current.fileno(), path):
+            if not listed or not _same_file(os.fstat(current.fileno()), os.lstat(listed[-1])):
+                return listed, current
+            current.close()
+            raise JournalLayoutError(
+                f"{path} and {listed[-1]} are the same file (a hard link?): the history would be read twice"
+            )
         current.close()
+    raise JournalLayoutError(f"{path}: the segments and the current file kept changing for {TRIES} looks")
 
 
 def lines_from(path: Path, offset: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -145,13 +170,8 @@ def lines_from(path: Path, offset: int = 0, limit: int | None = None) -> Iterato
     start = 0
     try:
         for part in [*listed, None]:
-            if part is None:
-                fh = current
-            else:
-                try:
-                    fh = open_read(part)
-                except FileNotFoundError:
-                    continue
+            # a segment that vanished would shift every offset after it: open_read's error, not a skip
+            fh = current if part is None else open_read(part)
             if fh is None:
                 break
             with fh:
@@ -201,19 +221,18 @@ def _lines(fh: BinaryIO, start: int, skip: int, last: bool, budget: _Budget) -> 
 
 def end(path: Path) -> int:
     """The logical offset just past the stream's last complete line."""
-    total = total_size(path)
-    current = _size(path)
-    try:
-        with open_read(path) as fh:
-            at = current
-            while at > 0:
-                begin = max(0, at - 65536)
-                fh.seek(begin)
-                block = fh.read(at - begin)
-                newline = block.rfind(b"\n")
-                if newline >= 0:
-                    return total - current + begin + newline + 1
-                at = begin
-    except FileNotFoundError:
-        return total
-    return total - current
+    listed, current = _snapshot(path)
+    before = sum(os.lstat(p).st_size for p in listed)
+    if current is None:
+        return before
+    with current:
+        at = os.fstat(current.fileno()).st_size
+        while at > 0:
+            begin = max(0, at - 65536)
+            current.seek(begin)
+            block = current.read(at - begin)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                return before + begin + newline + 1
+            at = begin
+    return before

@@ -121,4 +121,7 @@ class StatePaths:
                 if shared and gid is not None:  # approvers in the operator group move files here
                     os.chown(sub, -1, gid)
                     os.chmod(sub, 0o2775)
+        for sub in (self.journal.with_suffix(".d"), self.journal.with_suffix(".index")):  # made when first needed
+            if sub.is_symlink() or (sub.exists() and not sub.is_dir()):
+                raise UnsafeStateDir(f"{sub} is a symlink or not a folder: refusing to use it (the journal's history)")
         return self

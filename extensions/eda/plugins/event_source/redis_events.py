@@ -631,6 +631,7 @@ def journal(path: str | None, type_: str, **fields: Any) -> None:
                 continue  # renamed into a segment between our open and our stat
             finally:
                 os.close(fd)
+        log.warning("redis_events: cannot journal %s to %s: it kept being rotated under us", type_, path)
     except OSError as exc:
         log.warning("redis_events: cannot journal %s to %s: %s", type_, path, exc)
 
