@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+# measured as installed: Python writes and reuses bytecode caches. This machine's environment sets
+# PYTHONDONTWRITEBYTECODE=1, which makes every Python start (Ansible's as well as steward's) compile its modules.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 HERE = Path(__file__).resolve().parent
 INVENTORY = ROOT / "lab" / "inventory" / "hosts.yml"
 

@@ -14,6 +14,9 @@
 # Environment: BENCH_REPS (3), BENCH_PYTHON (/usr/bin/python3, the hosts' interpreter),
 # BENCH_KEEP_WORK=1 keeps the temp folder (logs, inventories).
 set -euo pipefail
+# measured as installed: Python writes and reuses bytecode caches. This machine's environment sets
+# PYTHONDONTWRITEBYTECODE=1, which makes every Python start (Ansible's as well as steward's) compile its modules.
+unset PYTHONDONTWRITEBYTECODE
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/bench/observe_cost
