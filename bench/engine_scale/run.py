@@ -5,7 +5,9 @@
 For each size, in one process: write N world files (20 containers each, one stopped per 50
 hosts), then time (a) the floor: read and json-parse every world file; (b) a plan cycle with the
 desired state already loaded (a long-running engine; the inventory is unchanged); (c) the first
-cycle including Ansible's inventory parse. Peak memory is the process's max RSS after each size.
+cycle including Ansible's inventory parse. Peak memory is the process's max RSS after each size
+(Ansible's inventory parse and the bench's own world files included), and the fresh process's own
+(the engine alone: desired state from the cache, one cycle).
 
 Two steady states are timed, in the same process and run: every host observed afresh each round
 (every world file's bytes change: the worst case, nothing reusable), and ``--changed-pct`` of the
@@ -135,7 +137,7 @@ def floor(settings: Settings) -> float:
 
 
 FRESH = """
-import sys, time
+import resource, sys, time
 sys.path.insert(0, {src!r})
 from pathlib import Path
 from steward.desired.cached import PersistedDesired, load_desired_cached
@@ -147,19 +149,20 @@ load_desired_cached(settings.inventory, PersistedDesired(settings.paths))
 loaded = time.perf_counter() - t
 t = time.perf_counter()
 Engine(settings).plan()
-print(loaded, time.perf_counter() - t)
+print(loaded, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def fresh_process_cycle(settings: Settings) -> tuple[float, float, float]:
-    """(desired state load, first plan cycle incl. that load, whole process wall time) of a new process,
-    no inventory file changed. The load is timed first on its own; the cycle then finds it in memory."""
+def fresh_process_cycle(settings: Settings) -> tuple[float, float, float, float]:
+    """(desired state load, first plan cycle incl. that load, whole process wall time, its peak RSS in
+    MiB) of a new process, no inventory file changed. The load is timed first on its own; the cycle
+    then finds it in memory. The RSS is the engine's own: no Ansible inventory parse, no bench data."""
     paths = {"src": str(ROOT / "src"), "root": str(ROOT), "inv": str(settings.inventory)}
     code = FRESH.format(**paths, state=str(settings.state_dir))
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    loaded, cycle = (float(x) for x in out.split()[-2:])
-    return loaded, loaded + cycle, time.perf_counter() - t
+    loaded, cycle, rss = (float(x) for x in out.split()[-3:])
+    return loaded, loaded + cycle, time.perf_counter() - t, rss
 
 
 def measure(n: int, services: int, repeat: int, projects: int, pct: float) -> dict[str, float]:
@@ -202,7 +205,7 @@ def measure(n: int, services: int, repeat: int, projects: int, pct: float) -> di
             few.append(time.perf_counter() - t)
             written.append(len(report.new_actions))
         spawned = HASHES.subprocess_runs - runs
-        loaded, fresh, wall = fresh_process_cycle(settings)
+        loaded, fresh, wall, fresh_rss = fresh_process_cycle(settings)
         return {
             "floor": statistics.median(floors[1:] + few_floors),
             "all": statistics.median(steady),
@@ -210,6 +213,7 @@ def measure(n: int, services: int, repeat: int, projects: int, pct: float) -> di
             "first": cold_inventory + cycles[0],
             "fresh": fresh,
             "loaded": loaded,
+            "fresh_rss": fresh_rss,
             "wall": wall,
             "actions": sum(written),
             "spawned": spawned,
@@ -230,9 +234,9 @@ def main() -> None:
         "| hosts | variant | floor: read+parse (s) | cycle, every host changed (s) | ratio "
         f"| cycle, {args.changed_pct:g} % changed (s) | ratio | first cycle incl. inventory parse (s) "
         "| first cycle, fresh process (s) | of which desired state load (s) | fresh process wall (s) "
-        "| actions | compose config runs | peak RSS (MiB) |"
+        "| actions | compose config runs | peak RSS (MiB) | fresh process peak RSS (MiB) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.hosts:
         variants = [("containers", 0)] + ([(f"{args.compose} compose projects", args.compose)] if args.compose else [])
         base = None
@@ -246,7 +250,7 @@ def main() -> None:
                 f"| {n} | {label} | {f:.2f} | {c:.2f}{vs} | {c / f:.2f}x | {m['few']:.2f} | {m['few'] / f:.2f}x "
                 f"| {m['first']:.1f} | {m['fresh']:.2f} | {m['loaded']:.2f} | {m['wall']:.1f} "
                 f"| {m['actions']:.0f} | {m['spawned']:.0f} "
-                f"| {rss:.0f} |",
+                f"| {rss:.0f} | {m['fresh_rss']:.0f} |",
                 flush=True,
             )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from helpers import make_settings, service, write_inventory
 from steward.desired import cached
@@ -144,3 +145,31 @@ def test_a_state_folder_named_by_the_inventory_gets_its_copy_too(settings: Any, 
     Engine(settings).plan()  # the same process: the read is reused, and the copy written now
     assert len(reads) == 1 and settings.paths.desired_cache.exists()
     assert sorted(fresh(settings).hosts) == ["piha", "saturn"] and len(reads) == 1
+
+
+def test_hosts_with_the_same_services_share_one_value_and_a_different_var_is_not_merged(tmp_path: Path) -> None:
+    """A fleet's services in group vars: one parsed value for every host that has them, so 10 000
+    hosts do not hold (and the cache does not pickle) 10 000 copies; two containers that differ only
+    in the variable they came from (its env template reads that variable) stay apart."""
+    from steward.desired.inventory import load_checked
+
+    inventory = tmp_path / "hosts.yml"
+    fleet = [{"name": "web", "image": "nginx:1"}, {"name": "db", "image": "postgres:16"}]
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "children": {
+                        "fleet": {"vars": {"steward_containers": fleet}, "hosts": {"a": None, "b": None}},
+                        "old": {"hosts": {"c": {"steward_services": fleet}}},
+                    }
+                }
+            }
+        )
+    )
+    _, desired = load_checked(inventory)
+    a, b, c = (desired.hosts[h].want("docker") for h in ("a", "b", "c"))
+    assert a is b, "the same services: one object"
+    assert a == c and a is not c, "equal, but c's containers read their env from steward_services"
+    assert {x.var for x in c} == {"steward_services"} and {x.var for x in a} == {"steward_containers"}
+    assert len(pickle.dumps(desired)) < 2 * len(pickle.dumps(desired.hosts["a"])) + 2000

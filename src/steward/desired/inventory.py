@@ -308,7 +308,19 @@ def _area_value(area: Area[Any], host: str, hv: Any, templar: Any, read: _Read, 
     except SourceChanged as exc:
         raise InventoryChanged(exc.paths, exc.why) from None
     read.problems.extend(problems)
-    return True, value
+    return True, _shared(area.name, value, read.memo)
+
+
+def _shared(area: str, value: Any, memo: dict[Any, Any]) -> Any:
+    """One object for every host whose value for the area is the same (a fleet's services in group
+    vars): 10 000 hosts then hold 20 container objects, not 200 000, and the persisted cache pickles
+    them once. Only immutable (hashable) values are shared, keyed on their repr, which shows every
+    field (equality would merge two containers that differ only in the var they came from)."""
+    try:
+        hash(value)
+    except TypeError:
+        return value
+    return memo.setdefault(("shared", area, type(value), repr(value)), value)
 
 
 def _read(manager: Any, loader: Any, root: Path | None = None) -> _Read:
