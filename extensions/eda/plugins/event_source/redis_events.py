@@ -160,13 +160,13 @@ options:
   retry_delay:
     description: First wait in seconds after a connection failure (> 0).
     type: float
-    default: 0.5
+    default: 0.25
   retry_max_delay:
     description:
       - Longest wait in seconds between reconnection attempts (>= O(retry_delay)).
       - Low on purpose, so events added while Redis was down are handled within seconds of its return.
     type: float
-    default: 1.0"""
+    default: 0.5"""
 
 EXAMPLES = r"""
 - name: React to Steward's events
@@ -382,8 +382,8 @@ def parse_args(args: dict[str, Any] | None) -> Options:
             "path names another folder"
         )
     journal = _path(args, "journal", os.path.join(state, "journal.jsonl") if state else None)
-    retry_delay = _number(args, "retry_delay", 0.5)
-    retry_max_delay = _number(args, "retry_max_delay", 1.0)
+    retry_delay = _number(args, "retry_delay", 0.25)
+    retry_max_delay = _number(args, "retry_max_delay", 0.5)
     if retry_max_delay < retry_delay:
         raise ValueError(
             f"redis_events: 'retry_max_delay' ({retry_max_delay}) must be >= 'retry_delay' ({retry_delay})"
