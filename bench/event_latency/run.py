@@ -35,14 +35,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lab_bench import lab_refusal, sh  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-
-
-def sh(*cmd: str, env: dict[str, str], timeout: float = 300) -> str:
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out.stdout
 
 
 def close_ssh_masters(lab_dir: Path) -> None:
@@ -124,11 +121,9 @@ def main() -> int:
     p.add_argument("--warm-ssh", action="store_true", help="keep ssh ControlPersist masters between trials")
     p.add_argument("--keep-work", action="store_true", help="keep the work folder (logs, states)")
     args = p.parse_args()
-    if os.geteuid() != 0:
-        print("bench: must run as root (the lab needs namespaces and dockerd)", file=sys.stderr)
-        return 1
-    if subprocess.run(["ip", "link", "show", "dev", "stw0"], capture_output=True, check=False).returncode == 0:
-        print("bench: a lab is already up (bridge stw0); tear it down first (lab/down.sh)", file=sys.stderr)
+    why = lab_refusal()
+    if why:
+        print(f"bench: {why}", file=sys.stderr)
         return 1
     work = Path(tempfile.mkdtemp(prefix="stwe."))
     os.environ["STEWARD_LAB_DIR"] = str(work / "lab")  # short: unix sockets < 108 bytes

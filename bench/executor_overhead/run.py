@@ -34,6 +34,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lab_bench import lab_refusal, sh  # noqa: E402
+
 # measured as installed: Python writes and reuses bytecode caches. This machine's environment sets
 # PYTHONDONTWRITEBYTECODE=1, which makes every Python start (Ansible's as well as steward's) compile its modules.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -60,13 +64,6 @@ rc = main(["execute", "--once", "--json"])
 print("SPENT", spent["look"], spent["verify"], file=sys.stderr)
 sys.exit(rc)
 """
-
-
-def sh(*cmd: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
 
 
 def docker(env: dict[str, str], *args: str) -> None:
@@ -115,11 +112,9 @@ def main() -> int:
     p.add_argument("--trials", type=int, default=5)
     p.add_argument("--keep-work", action="store_true", help="keep the work folder (logs, state)")
     args = p.parse_args()
-    if os.geteuid() != 0:
-        print("bench: must run as root (the lab needs namespaces and dockerd)", file=sys.stderr)
-        return 1
-    if subprocess.run(["ip", "link", "show", "dev", "stw0"], capture_output=True, check=False).returncode == 0:
-        print("bench: a lab is already up (bridge stw0); tear it down first (lab/down.sh)", file=sys.stderr)
+    why = lab_refusal()
+    if why:
+        print(f"bench: {why}", file=sys.stderr)
         return 1
     work = Path(tempfile.mkdtemp(prefix="stwx."))
     state = work / "state"

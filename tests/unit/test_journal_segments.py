@@ -5,12 +5,13 @@ never write into a segment once it is made."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,31 @@ def _line(n: int) -> bytes:
     return (json.dumps({"n": n, "pad": "x" * 20}) + "\n").encode()
 
 
+@contextlib.contextmanager
+def rotated_at_the_listing(
+    monkeypatch: pytest.MonkeyPatch, path: Path, line: int, rotate_again: bool = False
+) -> Iterator[list[int]]:
+    """The first time a reader lists journal.d, a writer rotates, appends `line` (and rotates
+    again): the race point between a reader's open of journal.jsonl and its listing."""
+    real = segmented.segments
+    fired: list[int] = []
+
+    def racing(p: Path) -> list[Path]:
+        if not fired:
+            fired.append(1)
+            segmented.rotate(path)
+            segmented.append(path, _line(line), None)
+            if rotate_again:
+                segmented.rotate(path)
+        return real(p)
+
+    monkeypatch.setattr(segmented, "segments", racing)
+    try:
+        yield fired
+    finally:
+        monkeypatch.setattr(segmented, "segments", real)
+
+
 def test_rotations_between_a_readers_open_and_its_listing_are_seen_not_read_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,20 +184,9 @@ def test_rotations_between_a_readers_open_and_its_listing_are_seen_not_read_twic
     segmented.rotate(path)
     for n in range(3, 6):
         segmented.append(path, _line(n), None)
-    real = segmented.segments
-    fired: list[int] = []
-
-    def racing(p: Path) -> list[Path]:
-        if not fired:
-            fired.append(1)
-            segmented.rotate(path)
-            segmented.append(path, _line(6), None)
-            segmented.rotate(path)
-        return real(p)
-
-    monkeypatch.setattr(segmented, "segments", racing)
-    got = list(segmented.lines_from(path))
-    monkeypatch.setattr(segmented, "segments", real)
+    with rotated_at_the_listing(monkeypatch, path, 6, rotate_again=True) as fired:
+        got = list(segmented.lines_from(path))
+    assert fired
     assert [json.loads(raw)["n"] for _, raw in got] == list(range(7))
     assert got[-1][0] == segmented.total_size(path) == segmented.end(path)
 
@@ -183,19 +198,8 @@ def test_a_rotation_inside_end_or_total_size_gives_a_line_boundary(
     path = tmp_path / "journal.jsonl"
     for n in range(5):
         segmented.append(path, _line(n), None)
-    real = segmented.segments
-    fired: list[int] = []
-
-    def racing(p: Path) -> list[Path]:
-        if not fired:
-            fired.append(1)
-            segmented.rotate(path)
-            segmented.append(path, _line(99), None)
-        return real(p)
-
-    monkeypatch.setattr(segmented, "segments", racing)
-    at = measure(path)
-    monkeypatch.setattr(segmented, "segments", real)
+    with rotated_at_the_listing(monkeypatch, path, 99) as fired:
+        at = measure(path)
     ends = [end for end, _ in segmented.lines_from(path)]
     assert fired and at in ends, (at, ends)
 
