@@ -39,6 +39,7 @@ from steward.areas import check_problem
 from steward.plan.engine import Engine
 from steward.state.settings import Settings
 from steward.state.world import load_world, validate_world
+from steward.state.world import schema as world_schema
 
 VENV_BIN = Path(sys.executable).parent
 CONTROL = set(map(chr, range(0x20))) | {"\x7f", "\u2028", "\u2029", "\u202e"}
@@ -249,7 +250,9 @@ def test_every_bad_field_is_that_hosts_could_not_look_and_the_world_file_stays_v
 
 @pytest.mark.slow
 def test_a_report_over_the_size_cap_or_not_an_object_refuses_every_check(tmp_path: Path, fault) -> None:
-    from ansible_collections.homelab.steward.plugins.module_utils._world_schema import MAX_REPORT_BYTES
+    # the same file as the plugin's (state/world.py loads it by path): importing it by its collection
+    # name here breaks when an earlier test in the process left Ansible's collection finder installed
+    MAX_REPORT_BYTES = world_schema.MAX_REPORT_BYTES
 
     checks = valid_checks()
     label = "x" * 3_000

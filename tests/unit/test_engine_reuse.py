@@ -114,7 +114,7 @@ def test_a_cycle_with_reuse_decides_exactly_what_a_cycle_without_it_decides(tmp_
         a = engine.plan(now)
         b = Engine(fresh).plan(now)  # a new engine: every file parsed, every host compared afresh
         assert _decisions(reused, a) == _decisions(fresh, b), f"cycle {c}"
-        seen_reuse += engine.reuse.reused
+        seen_reuse += engine.looks.reused
         seen_skip += a.skipped
         if c == 2:  # a second plan of the same files: nothing new is counted, by either engine
             assert _decisions(reused, engine.plan(now)) == _decisions(fresh, Engine(fresh).plan(now))
@@ -131,12 +131,12 @@ def test_unchanged_world_files_are_not_parsed_again_and_a_changed_one_is(tmp_pat
     engine = Engine(settings)
     now = BASE + timedelta(seconds=30)
     engine.plan(now)
-    assert engine.world_cache.reused == 0 and engine.reuse.reused == 0
+    assert engine.looks.parsed == len(HOSTS) and engine.looks.reused == 0
     engine.plan(now)
-    assert engine.world_cache.reused == len(HOSTS) and engine.reuse.reused == len(HOSTS)
+    assert engine.looks.parsed == 0 and engine.looks.reused == len(HOSTS)
     atomic_write_json(settings.paths.world / "h3.json", world_doc("h3", [], observed_at=BASE + timedelta(seconds=9)))
     report = engine.plan(now)
-    assert engine.world_cache.reused == len(HOSTS) - 1 and engine.reuse.reused == len(HOSTS) - 1
+    assert engine.looks.parsed == 1 and engine.looks.reused == len(HOSTS) - 1
     assert "h3/docker/s0/missing" in {d["key"] for d in report.drifts}
     # a torn file: the cycle is skipped as without the cache, and the next good bytes are parsed afresh
     path = settings.paths.world / "h3.json"
@@ -144,9 +144,10 @@ def test_unchanged_world_files_are_not_parsed_again_and_a_changed_one_is(tmp_pat
     path.write_bytes(good[:30])
     assert engine.plan(now).skipped
     path.write_bytes(good)
-    assert not engine.plan(now).skipped and engine.world_cache.reused == len(HOSTS) - 1
-    # the inventory changes, no world file does: every host is compared again, and the new want is seen
+    assert not engine.plan(now).skipped and engine.looks.parsed == 1
+    # the inventory changes, no world file does: every host is compared again (its document read again:
+    # only its look and comparison were kept), and the new want is seen
     write_inventory(settings.inventory, {h: [*services, service("s9")] for h, services in HOSTS.items()})
     report = engine.plan(now)
-    assert engine.world_cache.reused == len(HOSTS) and engine.reuse.reused == 0
+    assert engine.looks.parsed == len(HOSTS) and engine.looks.reused == 0
     assert {f"{h}/docker/s9/missing" for h in HOSTS} <= {d["key"] for d in report.drifts}

@@ -16,13 +16,13 @@ A cycle that runs, in order:
 6. what is left becomes signed pending actions (plan/propose.py); the memory is saved
    (state/memory.py) and pending actions past their TTL expire.
 
-A long-running engine does not redo work whose inputs did not change: a world file whose bytes are
-those of its last load is not parsed and validated again (state/world.py `WorldCache`), and a host
-whose world bytes and desired value are both unchanged keeps its area comparison (plan/reuse.py). The
-host-level verdict (unreachable, stale) and step 2 onwards run on every host as written above, so reuse
-never changes a decision (tests/unit/test_engine_reuse.py). Python's cyclic garbage collector is paused
-for the cycle (a third of the cycle's time at 10 000 hosts, spent finding nothing: the cycle's data is
-trees, not cycles) and resumed however the cycle ends; what garbage there is goes at the next collection.
+The world folder is read through plan/looks.py: each file is hashed on every cycle, and one whose
+bytes (and whose host's desired value) are those of the last load is not parsed, validated or compared
+again; what the cycle keeps of a document is its look (envelope and check statuses) and its area
+comparison, never the document. The host-level verdict (unreachable, stale: it depends on the clock)
+and step 2 onwards run on every host as written above, so reuse never changes a decision
+(tests/unit/test_engine_reuse.py). Python's cyclic garbage collector is paused for the cycle (time spent
+finding nothing: the cycle's data is trees, not cycles) and resumed however the cycle ends.
 """
 
 from __future__ import annotations
@@ -43,12 +43,13 @@ from steward.desired.inventory import (
     InventoryChanged,
     error_fields,
 )
+from steward.plan.drift import host_level_drift
 from steward.plan.expiry import Expiry
 from steward.plan.gates import Confirmed, GateContext, apply_gates
-from steward.plan.keys import target_of
+from steward.plan.keys import keys_by_host, target_of
+from steward.plan.looks import LookedWorld, WorldLooks
 from steward.plan.propose import propose_action
 from steward.plan.report import CycleReport, world_unusable
-from steward.plan.reuse import DriftReuse
 from steward.plan.storm import StormBreaker
 from steward.plan.streaks import count_observation, is_new_observation
 from steward.state.actions import ActionInfo, ActionQueue
@@ -58,7 +59,7 @@ from steward.state.outcomes import Outcomes
 from steward.state.paths import OPEN_FOLDERS
 from steward.state.settings import Settings
 from steward.state.silences import Silences
-from steward.state.world import LastKnownGood, WorldCache, WorldSnapshot, load_world
+from steward.state.world import LastKnownGood
 
 __all__ = ["CycleReport", "Engine"]
 
@@ -74,19 +75,18 @@ class Engine:
         self.expiry = Expiry(self.queue, self.journal)
         self.storm = StormBreaker(settings.paths, self.journal)
         self.world_errors: dict[str, str] = {}  # the last load_world's unusable files -> why
-        self.world_cache = WorldCache()  # validated world documents, by file bytes
+        self.looks = WorldLooks(check_problem)  # each host's look and comparison, while its file's bytes are the same
         self.persisted = PersistedDesired(settings.paths, create_key=True)  # the desired state for the next process
-        self.reuse = DriftReuse()  # each host's last comparison, while its desired value and world bytes are the same
 
     @property
     def storm_ack_path(self) -> Path:
         return self.storm.ack_path
 
-    def load_world(self) -> WorldSnapshot | None:
+    def load_world(self, desired: DesiredState) -> LookedWorld | None:
         """The current world, or None (journaled as cycle_skipped) when any file is unusable.
 
         A usable world becomes the last-known-good one: this is the plan cycle's look, not a peek."""
-        snapshot = load_world(self.settings.paths.world, check_problem, self.world_cache)
+        snapshot = self.looks.load(self.settings.paths.world, desired.hosts.get)
         self.world_errors = snapshot.errors
         if not snapshot.usable:
             self.journal.append(
@@ -96,7 +96,8 @@ class Engine:
                 errors=snapshot.errors,
             )
             return None
-        LastKnownGood(self.settings.paths.last_good).save(snapshot)
+        LastKnownGood(self.settings.paths.last_good).save(snapshot.raw)
+        snapshot.raw.clear()  # written: not held for the rest of the cycle
         return snapshot
 
     def plan(self, now: datetime | None = None) -> CycleReport:
@@ -128,7 +129,7 @@ class Engine:
             self.journal.append("cycle_skipped", reported=True, **error_fields(exc))
             raise
         policy = desired.policy
-        snapshot = self.load_world()
+        snapshot = self.load_world(desired)
         if snapshot is None:
             return CycleReport(
                 skipped=True,
@@ -180,7 +181,7 @@ class Engine:
 
     def _look_at_hosts(
         self,
-        snapshot: WorldSnapshot,
+        snapshot: LookedWorld,
         desired: DesiredState,
         memory: EngineMemory,
         open_keys: set[str],
@@ -191,21 +192,31 @@ class Engine:
         """Every host's drift on this look: counted (if it is a new observation), reported, and the confirmed ones."""
         policy = desired.policy
         confirmed: list[Confirmed] = []
-        self.reuse.start()
-        self.reuse.keep_only({h for h in desired.hosts if h in snapshot.hosts})
+        open_of, flaps_of = keys_by_host(open_keys), keys_by_host(memory.flap)
         for name in sorted(desired.hosts):
-            world: dict[str, Any] | None = snapshot.hosts.get(name)
+            world: dict[str, Any] | None = snapshot.looks.get(name)  # its look (plan/looks.py)
             if world is None:
                 continue
             host = memory.host(name)
-            drifts = self.reuse.drift(desired.hosts[name], world, snapshot.digests.get(name), now, policy.stale_after)
+            blocked = host_level_drift(name, world, now, policy.stale_after)
+            drifts = [blocked] if blocked is not None else list(snapshot.areas[name])
             # while an executor runs or verifies an action on the host, its looks see the remediation
             # half-done: they are not counted (no streak extended or resolved, no flap sample)
             if name not in busy and is_new_observation(
                 world["observed_at"], host.observed_at, policy.confirm_interval, now
             ):
                 report.expired.extend(
-                    count_observation(memory, host, world, drifts, open_keys, policy, self.journal, self.expiry)
+                    count_observation(
+                        memory,
+                        host,
+                        world,
+                        drifts,
+                        open_of.get(name, set()),
+                        flaps_of.get(name, set()),
+                        policy,
+                        self.journal,
+                        self.expiry,
+                    )
                 )
             for d in drifts:
                 streak = host.keys.get(d.key)

@@ -19,16 +19,17 @@ from steward.state.memory import FlapEntry
 def sample_flaps(
     flap: dict[str, FlapEntry],
     host: str,
+    known: set[str],
     spoken: set[str],
     present: set[str],
     policy: Policy,
     journal: Journal,
     expiry: Expiry,
 ) -> list[str]:
-    """One observation of `host` added to the histories; returns the pending actions withdrawn as flapping."""
-    tracked = {k for k in flap if k.startswith(host + "/") and area_of(k) in spoken} | {
-        k for k in present if area_of(k) != "host"
-    }
+    """One observation of `host` added to the histories; returns the pending actions withdrawn as flapping.
+
+    `known`: the host's keys in `flap` (plan/keys.py `keys_by_host`)."""
+    tracked = {k for k in known if area_of(k) in spoken} | {k for k in present if area_of(k) != "host"}
     expired: list[str] = []
     for key in sorted(tracked):
         entry = flap.setdefault(key, FlapEntry())

@@ -44,13 +44,15 @@ def count_observation(
     world: dict[str, Any],
     drifts: list[Drift],
     open_keys: set[str],
+    flap_keys: set[str],
     policy: Policy,
     journal: Journal,
     expiry: Expiry,
 ) -> list[str]:
     """A new observation of this host: extend or start streaks, resolve what is gone, flap history.
 
-    Returns the pending actions it expired (their target flaps, or their drift resolved)."""
+    `open_keys` and `flap_keys`: this host's keys among the open actions and in memory.flap (plan/keys.py
+    `keys_by_host`). Returns the pending actions it expired (their target flaps, or their drift resolved)."""
     host.observed_at = world["observed_at"]
     previous = host.keys
     # An unreachable/stale host, or a check that did not run, says nothing about the other
@@ -90,10 +92,10 @@ def count_observation(
     for key in sorted(set(previous) - set(current)):
         journal.append("drift_resolved", key=key, host=world["host"], cycle=world["cycle"])
     host.observations += 1
-    expired = sample_flaps(memory.flap, world["host"], spoken - blind, present, policy, journal, expiry)
+    expired = sample_flaps(memory.flap, world["host"], flap_keys, spoken - blind, present, policy, journal, expiry)
     # a pending action whose drift stayed away for confirm_after observations expires
     resolved = host.resolved
-    for key in sorted(k for k in open_keys if k.startswith(world["host"] + "/") and not says_nothing(k)):
+    for key in sorted(k for k in open_keys if not says_nothing(k)):
         if key in current:
             resolved.pop(key, None)
             continue

@@ -16,12 +16,11 @@ not the controller's, and skipping the cycle keeps its purpose.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -70,9 +69,6 @@ class WorldFileError(ValueError):
 class WorldSnapshot:
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # file name -> reason
-    raw: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)  # the validated bytes
-    # sha256 of each host's bytes, when loaded through a WorldCache: equal digests, equal documents
-    digests: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def usable(self) -> bool:
@@ -96,49 +92,29 @@ def validate_world(doc: Any, expected_host: str, check_problem: CheckProblem) ->
     return doc
 
 
-class WorldCache:
-    """The validated document of each world file, reused while the file's bytes are the same.
+def look_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a plan cycle reads of a validated world document besides the areas' comparison: the
+    envelope, and each check's status and error (plan/looks.py keeps this, not the document)."""
+    checks = {
+        name: {"status": check.get("status"), "error": check.get("error")} if isinstance(check, dict) else check
+        for name, check in doc["checks"].items()
+    }
+    return {k: doc[k] for k in ("host", "observed_at", "cycle", "reachable", "error")} | {"checks": checks}
 
-    A long-running reader (the engine) parses and validates only the files whose content changed
-    since its last load: same bytes, same document (validation is a function of the bytes), so the
-    object handed out is the very one validated before - callers treat world documents as read-only.
-    Keyed on a content hash, never on mtime; a file that fails is forgotten, so it is judged afresh."""
 
-    def __init__(self) -> None:
-        self._docs: dict[str, tuple[bytes, dict[str, Any]]] = {}  # file name -> (sha256 of the bytes, doc)
-        self.seen: dict[str, tuple[bytes, dict[str, Any]]] = {}  # the load under way
-        self.reused = 0  # documents handed out again by the last load (for tests and benchmarks)
-
-    def get(self, name: str, raw: bytes) -> tuple[bytes, dict[str, Any] | None]:
-        key = hashlib.sha256(raw).digest()  # sha256: the fastest here (CPU instructions), and no collisions
-        hit = self._docs.pop(name, None)  # a changed file's old document is let go before the new one is parsed
-        return key, (hit[1] if hit is not None and hit[0] == key else None)
-
-    def keep(self, seen: dict[str, tuple[bytes, dict[str, Any]]]) -> None:
-        self._docs = seen
+def read_world_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise WorldFileError(f"unreadable: {exc.strerror}") from None
 
 
 def load_world_file(path: Path, check_problem: CheckProblem) -> dict[str, Any]:
-    return _load(path, check_problem)[0]
+    return parse_world_bytes(path.stem, read_world_bytes(path), check_problem)
 
 
-def _load(path: Path, check_problem: CheckProblem, cache: WorldCache | None = None) -> tuple[dict[str, Any], bytes]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise WorldFileError(f"unreadable: {exc.strerror}") from None
-    if cache is not None:
-        key, doc = cache.get(path.name, raw)
-        if doc is None:
-            doc = _parse(path, raw, check_problem)
-        else:
-            cache.reused += 1
-        cache.seen[path.name] = (key, doc)
-        return doc, raw
-    return _parse(path, raw, check_problem), raw
-
-
-def _parse(path: Path, raw: bytes, check_problem: CheckProblem) -> dict[str, Any]:
+def parse_world_bytes(host: str, raw: bytes, check_problem: CheckProblem) -> dict[str, Any]:
+    """The validated world document of `host` these bytes hold; else WorldFileError saying why not."""
     if not raw.strip():
         raise WorldFileError("empty file")
     if len(raw) > MAX_WORLD_FILE_BYTES:
@@ -147,37 +123,25 @@ def _parse(path: Path, raw: bytes, check_problem: CheckProblem) -> dict[str, Any
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WorldFileError(f"not valid JSON ({exc})") from None
-    return validate_world(doc, path.stem, check_problem)
+    return validate_world(doc, host, check_problem)
 
 
-def load_world(world_dir: Path, check_problem: CheckProblem, cache: WorldCache | None = None) -> WorldSnapshot:
+def load_world(world_dir: Path, check_problem: CheckProblem) -> WorldSnapshot:
     """Load every `<host>.json` in world_dir, each check judged by `check_problem`. Temp files
-    (dot-prefixed) are ignored. With a `cache`, a file whose bytes did not change since the cache's
-    last load is not parsed again (WorldCache); the snapshot is the same either way."""
+    (dot-prefixed) are ignored. (The plan cycle reads the folder through plan/looks.py instead.)"""
     hosts: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
-    raw: dict[str, bytes] = {}
-    digests: dict[str, bytes] = {}
-    if cache is not None:
-        cache.reused, cache.seen = 0, {}
     if not world_dir.is_dir():
-        if cache is not None:
-            cache.keep({})
         return WorldSnapshot()
     for name in sorted(os.listdir(world_dir)):  # names, not Paths: sorting 10 000 Paths costs
         if name.startswith(".") or not name.endswith(".json"):
             continue
         path = world_dir / name
         try:
-            hosts[path.stem], raw[path.stem] = _load(path, check_problem, cache)
+            hosts[path.stem] = load_world_file(path, check_problem)
         except WorldFileError as exc:
             errors[path.name] = str(exc)
-            continue
-        if cache is not None:
-            digests[path.stem] = cache.seen[name][0]
-    if cache is not None:
-        cache.keep(cache.seen)  # files gone or unusable are forgotten
-    return WorldSnapshot(hosts=hosts, errors=errors, raw=raw, digests=digests)
+    return WorldSnapshot(hosts=hosts, errors=errors)
 
 
 class LastKnownGood:
@@ -186,16 +150,16 @@ class LastKnownGood:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def save(self, snapshot: WorldSnapshot) -> None:
-        """One file holding every host's validated world document, byte for byte (no re-encoding)."""
-        atomic_write_bytes(self.path, self._chunks(snapshot))  # written piece by piece: never a second copy
+    def save(self, raw: Mapping[str, bytes]) -> None:
+        """One file holding every host's validated world document (host -> its bytes), byte for byte."""
+        atomic_write_bytes(self.path, self._chunks(raw))  # written piece by piece: never a second copy
 
     @staticmethod
-    def _chunks(snapshot: WorldSnapshot) -> Iterator[bytes]:
+    def _chunks(raw: Mapping[str, bytes]) -> Iterator[bytes]:
         yield b'{"hosts": {'
-        for i, host in enumerate(sorted(snapshot.raw)):
+        for i, host in enumerate(sorted(raw)):
             yield (b",\n" if i else b"") + json.dumps(host).encode() + b": "
-            yield snapshot.raw[host]
+            yield raw[host]
         yield b"}}\n"
 
     def load(self) -> WorldSnapshot:

@@ -1,0 +1,99 @@
+"""The plan cycle's read of the world folder: each host's look and its area comparison, computed once
+per (world file bytes, desired value) and then kept as those two small things, not as the document.
+
+A plan cycle needs two things of a world document (plan/engine.py):
+- its *look*: the envelope (host, observed_at, cycle, reachable, error) and each check's status and
+  error (state/world.py `look_of`): what the host-level verdict, the observation bookkeeping
+  (plan/streaks.py, plan/flaps.py) and a proposal (its evidence line) read;
+- its *area comparison*: `area_drift(desired, document)` (plan/drift.py), a function of the desired
+  value and the document alone, no clock.
+
+So every file is read and hashed (sha256) on every cycle; one whose bytes are those of the last
+load is not parsed or validated again (same bytes, same verdict, same document), and while the
+host's desired value is also the very same object as then (the signature cache, desired/inventory.py),
+its comparison is the one computed then. The document itself is let go as soon as both are taken
+from it: a long-running engine holds a look, a digest and a (usually empty) tuple of drift items per
+host, not 10 000 parsed documents (and the garbage collector has nothing big to walk after a cycle).
+A file that fails is forgotten, so it is judged afresh; what it decides is exactly what a fresh read
+decides (tests/unit/test_engine_reuse.py runs both, cycle for cycle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from steward.desired.host import HostDesired
+from steward.plan.drift import Drift, area_drift
+from steward.state.world import CheckProblem, WorldFileError, look_of, parse_world_bytes, read_world_bytes
+
+
+@dataclass
+class LookedWorld:
+    """One read of the world folder: usable only if no file is in `errors`."""
+
+    looks: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> its look (state/world.py look_of)
+    areas: dict[str, tuple[Drift, ...]] = field(default_factory=dict)  # host in the inventory -> its area drift
+    errors: dict[str, str] = field(default_factory=dict)  # file name -> why it cannot be used
+    raw: dict[str, bytes] = field(default_factory=dict, repr=False)  # the validated bytes (last-known-good)
+
+    @property
+    def usable(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class _Seen:
+    digest: bytes
+    look: dict[str, Any]
+    desired: HostDesired | None  # the value `areas` was computed for (kept alive: its id is never another's)
+    areas: tuple[Drift, ...]
+
+
+class WorldLooks:
+    """What the last load found, per file; `load` reads the folder again, reusing what did not change."""
+
+    def __init__(self, check_problem: CheckProblem) -> None:
+        self.check_problem = check_problem
+        self._seen: dict[str, _Seen] = {}
+        self.parsed = 0  # files the last load parsed and validated (for tests and benchmarks)
+        self.reused = 0  # hosts in the inventory whose comparison the last load did not compute again
+
+    def load(self, world_dir: Path, desired_of: Callable[[str], HostDesired | None]) -> LookedWorld:
+        """Every `<host>.json` in world_dir (dot-prefixed temp files ignored); `desired_of(host)` is the
+        host's desired value, None for a host the inventory does not have (looked at, not compared)."""
+        world = LookedWorld()
+        seen: dict[str, _Seen] = {}
+        self.parsed = self.reused = 0
+        names = sorted(os.listdir(world_dir)) if world_dir.is_dir() else []  # names, not Paths: sorting 10 000 costs
+        for name in names:
+            if name.startswith(".") or not name.endswith(".json"):
+                continue
+            host = name[: -len(".json")]
+            try:
+                raw = read_world_bytes(world_dir / name)
+                entry = self._look(host, raw, desired_of(host))
+            except WorldFileError as exc:
+                world.errors[name] = str(exc)
+                continue
+            seen[name] = entry
+            world.looks[host], world.raw[host] = entry.look, raw
+            if entry.desired is not None:
+                world.areas[host] = entry.areas
+        self._seen = seen  # files gone or unusable are forgotten
+        return world
+
+    def _look(self, host: str, raw: bytes, desired: HostDesired | None) -> _Seen:
+        digest = hashlib.sha256(raw).digest()  # sha256: the fastest here (CPU instructions), and no collisions
+        last = self._seen.get(host + ".json")
+        if last is not None and last.digest == digest and last.desired is desired:
+            self.reused += desired is not None
+            return last
+        # new bytes, or the same bytes and a new desired value: the comparison needs the document again
+        self.parsed += 1
+        doc = parse_world_bytes(host, raw, self.check_problem)
+        return _Seen(digest, look_of(doc), desired, tuple(area_drift(desired, doc)) if desired is not None else ())
