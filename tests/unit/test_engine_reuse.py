@@ -151,3 +151,25 @@ def test_unchanged_world_files_are_not_parsed_again_and_a_changed_one_is(tmp_pat
     report = engine.plan(now)
     assert engine.looks.parsed == len(HOSTS) and engine.looks.reused == 0
     assert {f"{h}/docker/s9/missing" for h in HOSTS} <= {d["key"] for d in report.drifts}
+
+
+def test_the_engine_keeps_each_hosts_look_and_comparison_not_its_document(tmp_path) -> None:
+    settings = make_settings(tmp_path, HOSTS)
+    for host in HOSTS:
+        containers = [container("s0", state="exited"), container("s1"), container("s2")]
+        atomic_write_json(settings.paths.world / f"{host}.json", world_doc(host, containers, observed_at=BASE))
+    engine = Engine(settings)
+    report = engine.plan(BASE + timedelta(seconds=30))
+    assert {d["key"] for d in report.drifts} == {f"{h}/docker/s0/not_running" for h in HOSTS}
+    kept = engine.looks._seen["h1.json"]
+    # the envelope and each check's status: no container list (10 000 of those are what filled the memory)
+    assert kept.look == {
+        "host": "h1",
+        "observed_at": BASE.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cycle": kept.look["cycle"],
+        "reachable": True,
+        "error": None,
+        "checks": {"docker": {"status": "ok", "error": None}},
+    }
+    assert [d.key for d in kept.areas] == ["h1/docker/s0/not_running"]
+    assert "containers" not in json.dumps(kept.look)

@@ -115,7 +115,7 @@ def load_world_file(path: Path, check_problem: CheckProblem) -> dict[str, Any]:
 
 def parse_world_bytes(host: str, raw: bytes, check_problem: CheckProblem) -> dict[str, Any]:
     """The validated world document of `host` these bytes hold; else WorldFileError saying why not."""
-    if not raw.strip():
+    if not raw or raw.isspace():  # not raw.strip(): that copies every file's bytes to look at its first one
         raise WorldFileError("empty file")
     if len(raw) > MAX_WORLD_FILE_BYTES:
         raise WorldFileError(f"{len(raw)} bytes, larger than the {MAX_WORLD_FILE_BYTES} a world file may have")
