@@ -89,3 +89,39 @@ def test_fingerprint_is_stable_across_observations_and_changes_with_evidence() -
         host, world_doc("piha", [container("mqtt", state="exited", exit_code=1)], observed_at=NOW), NOW, 900
     )[0]
     assert a.fingerprint == b.fingerprint != c.fingerprint
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_in_sync_shortcut_says_what_the_full_comparison_says(monkeypatch, seed) -> None:
+    """containers.in_sync answers the common case without building the projections; over random
+    desired and observed containers it must agree with the full comparison (the shortcut switched off)."""
+    import random
+
+    from steward.areas.docker import containers as area
+
+    rng = random.Random(seed)
+    images = [IMG, "other:2", None]
+    for _ in range(300):
+        names = rng.sample(["a", "b", "c", "d"], rng.randint(0, 4))
+        want = []
+        for n in names:
+            state = rng.choice(["running", "running", "stopped", "absent"])
+            image = None if state == "absent" else rng.choice(images[:2])
+            want.append(Container(n, image, state=state, healthy=rng.random() < 0.3))
+        actual = [
+            container(
+                n,
+                state=rng.choice(["running", "exited", "created"]),
+                image=rng.choice(images[:2]),
+                health=rng.choice([None, "healthy", "unhealthy", "starting"]),
+            )
+            for n in rng.sample(["a", "b", "c", "d", "e"], rng.randint(0, 5))
+        ]
+        host = desired(*want)
+        fast = drift_keys(host, actual)
+        with monkeypatch.context() as m:
+            m.setattr(area, "in_sync", lambda want, actual_by_name: False)
+            full = drift_keys(host, actual)
+        assert fast == full, (want, actual)
+        if area.in_sync(tuple(want), {c["name"]: c for c in actual}):
+            assert full == []  # (not the converse: "starting" where healthy is wanted differs, and is no drift)
