@@ -1,5 +1,6 @@
-"""Reuse never changes a decision: a long-running engine (world cache + drift reuse) against a fresh
-engine per cycle (nothing reused), over the same sequence of world files, cycle for cycle."""
+"""Reuse never changes a decision: a long-running engine (looks and comparisons kept in memory), a new
+engine per cycle (taken from the state folder's copy) and a new engine per cycle with nothing reused,
+over the same sequence of world files and inventory edits, cycle for cycle."""
 
 from __future__ import annotations
 
@@ -67,6 +68,10 @@ def _script(seed: int, cycles: int) -> list[dict]:
                     step[host] = ("blind", None)
                 else:
                     step[host] = ("look", states)
+        if c == 8:
+            step["h9"] = ("look", ("running", "running", "running"))  # a world file the inventory has no host for
+        if c == 12:
+            step["h4"] = ("delete", None)  # its world file gone (no opinion) ... and back at its next look
         if c == 17:
             step["h2"] = ("torn", None)  # a half-written file mid-sequence: the cycle is skipped
         if c == 18:
@@ -79,6 +84,9 @@ def _apply(settings, step: dict, at: datetime) -> None:
     for host, (what, states) in step.items():
         path = settings.paths.world / f"{host}.json"
         if what == "keep":
+            continue
+        if what == "delete":
+            path.unlink(missing_ok=True)
             continue
         if what == "torn":
             path.write_bytes(path.read_bytes()[:40])
@@ -95,32 +103,45 @@ def _apply(settings, step: dict, at: datetime) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_cycle_with_reuse_decides_exactly_what_a_cycle_without_it_decides(tmp_path, monkeypatch, seed) -> None:
+    """Three state folders, the same files: one long-running engine (reuse in memory), a new engine per
+    cycle (a new process: reuse from the state folder's copy), a new engine per cycle without the copy."""
     monkeypatch.setattr(propose.secrets, "token_hex", lambda n: "ab" * n)  # action ids comparable across runs
-    (tmp_path / "reused").mkdir()
-    (tmp_path / "fresh").mkdir()
-    reused = make_settings(tmp_path / "reused", HOSTS)
-    fresh = make_settings(tmp_path / "fresh", HOSTS)
+    for kind in ("reused", "restored", "fresh"):
+        (tmp_path / kind).mkdir()
+    folders = {kind: make_settings(tmp_path / kind, HOSTS) for kind in ("reused", "restored", "fresh")}
+    reused, restored, fresh = folders.values()
     engine = Engine(reused)
     first = {h: [container(f"s{j}") for j in range(3)] for h in HOSTS}
-    for settings in (reused, fresh):
+    for settings in folders.values():
         for host, containers in first.items():
             atomic_write_json(settings.paths.world / f"{host}.json", world_doc(host, containers, observed_at=BASE))
-    seen_reuse = seen_skip = 0
+    seen_reuse = seen_restored = seen_skip = 0
     for c, step in enumerate(_script(seed, 40)):
         at = BASE + timedelta(minutes=c + 1)
         now = at + timedelta(seconds=5)
-        for settings in (reused, fresh):
+        for settings in folders.values():
             _apply(settings, step, at)
+            if c in (22, 30):  # the inventory edited: h3 wants one more service, then no longer
+                extra = [service("s9")] if c == 22 else []
+                write_inventory(settings.inventory, {**HOSTS, "h3": [*HOSTS["h3"], *extra]})
         a = engine.plan(now)
-        b = Engine(fresh).plan(now)  # a new engine: every file parsed, every host compared afresh
-        assert _decisions(reused, a) == _decisions(fresh, b), f"cycle {c}"
+        again = Engine(restored)
+        b = again.plan(now)
+        fresh.paths.world_looks.unlink(missing_ok=True)  # nothing reused: every file parsed, every host compared
+        f = Engine(fresh).plan(now)
+        assert _decisions(reused, a) == _decisions(restored, b) == _decisions(fresh, f), f"cycle {c}"
         seen_reuse += engine.looks.reused
+        seen_restored += again.looks.reused
         seen_skip += a.skipped
-        if c == 2:  # a second plan of the same files: nothing new is counted, by either engine
-            assert _decisions(reused, engine.plan(now)) == _decisions(fresh, Engine(fresh).plan(now))
+        if c == 2:  # a second plan of the same files: nothing new is counted, by any engine
+            fresh.paths.world_looks.unlink(missing_ok=True)
+            twice = _decisions(reused, engine.plan(now))
+            assert (
+                twice == _decisions(restored, Engine(restored).plan(now)) == _decisions(fresh, Engine(fresh).plan(now))
+            )
     journal = [e[0] for e in _journal(reused)]
-    # the sequence exercised what it claims to: reuse, a skipped cycle, flapping, confirmed actions
-    assert seen_reuse > 40 and seen_skip >= 2
+    # the sequence exercised what it claims to: reuse (both kinds), a skipped cycle, flapping, confirmed actions
+    assert seen_reuse > 40 and seen_restored > 40 and seen_skip >= 2
     assert "flapping" in journal and "action_pending" in journal and "drift_resolved" in journal
 
 
@@ -173,3 +194,33 @@ def test_the_engine_keeps_each_hosts_look_and_comparison_not_its_document(tmp_pa
     }
     assert [d.key for d in kept.areas] == ["h1/docker/s0/not_running"]
     assert "containers" not in json.dumps(kept.look)
+
+
+def test_a_new_process_takes_the_copy_only_for_the_same_read_of_the_inventory(tmp_path, monkeypatch) -> None:
+    from steward.desired import cached
+
+    settings = make_settings(tmp_path, HOSTS)
+    for host in HOSTS:
+        atomic_write_json(settings.paths.world / f"{host}.json", world_doc(host, [container("s0")], observed_at=BASE))
+    now = BASE + timedelta(seconds=30)
+    first = Engine(settings).plan(now)
+
+    def new_process() -> Engine:  # nothing in memory: the desired state, too, comes from the state folder
+        monkeypatch.setattr(cached, "_cache", {})
+        monkeypatch.setattr(cached, "_current", set())
+        engine = Engine(settings)
+        engine.plan(now)
+        return engine
+
+    engine = new_process()
+    assert engine.looks.parsed == 0 and engine.looks.reused == len(HOSTS)
+    # one flipped byte in the copy: not this key's MAC, every file parsed (and the copy written anew)
+    data = settings.paths.world_looks.read_bytes()
+    settings.paths.world_looks.write_bytes(data[:-5] + bytes([data[-5] ^ 1]) + data[-4:])
+    assert new_process().looks.parsed == len(HOSTS)
+    assert new_process().looks.parsed == 0
+    # another read of the inventory (a file rewritten, the same content): another generation, no reuse
+    settings.inventory.write_text(settings.inventory.read_text())
+    engine = new_process()
+    assert engine.looks.parsed == len(HOSTS) and engine.looks.reused == 0
+    assert {d["key"] for d in engine.plan(now).drifts} == {d["key"] for d in first.drifts}

@@ -9,46 +9,38 @@ mtime) and of every Compose project folder it read, and reused only while every 
 the same. An edit, a `git pull` or a file being written right now is a miss, and the full read (with
 its torn-read checks) follows: the cache never decides anything a fresh read would not.
 
-The copy in the state folder (`engine/desired-cache.bin`, `PersistedDesired`):
+The copy in the state folder (`engine/desired-cache.bin`, `PersistedDesired`) is written after each
+full read: a pickle signed with a key derived from the state folder's own
+(state/signed_pickle.py: atomic, 0600, the MAC checked before anything is unpickled, stamped with the
+versions and the code that parses the inventory - steward.desired, steward.areas - so an upgrade or an
+edit of it is a miss). A missing, damaged, foreign, stale or unreadable copy means the inventory is
+read through Ansible, as without it.
 
-* written atomically (temp file, fsync, rename) after each full read, 0600;
-* authenticated: the entry is a pickle, and it is unpickled only after its HMAC-SHA256 matches, under a
-  key derived from the state folder's own key (engine/hmac.key, the one that signs playbooks). Only a
-  process that holds that key - and could sign a playbook anyway - can put anything there; a file it did
-  not write is a miss, never unpickled;
-* stamped with the versions of Python, ansible-core and Steward and with the size and mtime of every
-  module that parses the inventory (steward.desired, steward.areas): after an upgrade or an edit of that
-  code, a miss;
-* never an error: a missing, damaged, foreign, stale or unreadable copy (or a state folder we cannot
-  write) means the inventory is read through Ansible, as without it.
+Each full read gets a new `generation` (random): a process that took the desired state from the copy
+has the generation of the read that wrote it, so a cache computed against that read (plan/looks.py's
+copy of each host's comparison) knows it may be reused.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import logging
 import os
-import pickle
-import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from steward.core.atomic import atomic_write_bytes, read_regular_file
 from steward.desired.errors import InventoryChanged
 from steward.desired.host import DesiredState
 from steward.desired.inventory import load_checked, load_desired
 from steward.desired.signature import Signature, folders_signature, signature
-from steward.state.ledger import Ledger
 from steward.state.paths import StatePaths
+from steward.state.signed_pickle import SignedPickle, code_stamp
 
 __all__ = ["PersistedDesired", "load_desired_cached"]
-log = logging.getLogger(__name__)
 Entry = tuple[Signature, DesiredState, Signature]  # (inventory files, the desired state, project folders)
 _cache: dict[Path, Entry] = {}
 _current: set[tuple[Path, Path]] = set()  # (inventory, copy) pairs whose copy holds _cache's entry
-MAGIC = b"steward desired-state cache 1\n"
 CODE_PACKAGES = ("desired", "areas")  # the code whose output is cached: an edit of it is a miss
+PURPOSE = b"desired-state cache"
+MAGIC = b"steward " + PURPOSE + b" 1\n"  # the copy's first line (state/signed_pickle.py)
 
 
 def load_desired_cached(inventory: Path, persisted: PersistedDesired | None = None) -> DesiredState:
@@ -71,6 +63,7 @@ def load_desired_cached(inventory: Path, persisted: PersistedDesired | None = No
             _current.add(copy)
         return hit[1]  # byte for byte the files of a load that was checked whole
     sig, desired = load_checked(inventory)
+    desired = replace(desired, generation=os.urandom(16).hex())  # this read, and every copy of it
     after = folders_signature(desired.sources)
     if hit and desired.sources == hit[1].sources and after != before:  # a project file written meanwhile
         raise InventoryChanged(sorted({p for p, *_ in set(before) ^ set(after)}))
@@ -81,70 +74,26 @@ def load_desired_cached(inventory: Path, persisted: PersistedDesired | None = No
     return desired
 
 
-def _code_stamp() -> str:
-    """What the cached objects depend on besides the inventory: interpreter, libraries, our parsing code."""
-    import ansible.release
-
-    from steward import __version__
-
-    root = Path(__file__).resolve().parents[1]
-    files = sorted(p for pkg in CODE_PACKAGES for p in (root / pkg).rglob("*.py"))
-    code = hashlib.sha256()
-    for path in files:
-        st = path.stat()
-        code.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return (
-        f"python {sys.version}; ansible-core {ansible.release.__version__}; steward {__version__}; {code.hexdigest()}"
-    )
-
-
 class PersistedDesired:
     """The state folder's copy of the last desired state read whole (see the module's docstring)."""
 
     def __init__(self, paths: StatePaths, create_key: bool = False) -> None:
         self.path = paths.desired_cache
-        self.ledger = Ledger(paths)
-        self.create_key = create_key  # the engine makes the state folder's key; a reader never does
-
-    def _key(self, create: bool) -> bytes | None:
-        if not create and not self.ledger.key_path.exists():
-            return None
-        return self.ledger.subkey(b"desired-state cache")
+        self.copy = SignedPickle(self.path, paths, PURPOSE, create_key)
 
     def load(self, inventory: Path) -> Entry | None:
-        try:
-            key = self._key(create=False)
-            data = read_regular_file(self.path)
-        except (OSError, RuntimeError):
+        doc = self.copy.load()
+        if not isinstance(doc, dict) or doc.get("stamp") != _code_stamp():
             return None
-        if key is None or not data.startswith(MAGIC):
-            return None
-        mac, payload = data[len(MAGIC) : len(MAGIC) + 64], data[len(MAGIC) + 65 :]
-        if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).hexdigest().encode()):
-            log.warning("desired-state cache %s: not written with this state folder's key; ignored", self.path)
-            return None
-        try:
-            doc: Any = pickle.loads(payload)  # authenticated above: bytes this state folder's key signed
-        except Exception as exc:  # a class that moved since: a miss
-            log.info("desired-state cache %s: unreadable (%s); reading the inventory", self.path, exc)
-            return None
-        if not isinstance(doc, dict) or doc.get("stamp") != _code_stamp() or doc.get("inventory") != str(inventory):
+        if doc.get("inventory") != str(inventory):
             return None
         entry = doc.get("entry")
         return entry if isinstance(entry, tuple) and len(entry) == 3 else None
 
     def save(self, inventory: Path, entry: Entry) -> bool:
         """Write the copy; False when it was not (no key yet for a reader, a folder we cannot write)."""
-        try:
-            key = self._key(create=self.create_key)
-            if key is None:
-                return False
-            payload = pickle.dumps(
-                {"stamp": _code_stamp(), "inventory": str(inventory), "entry": entry}, protocol=pickle.HIGHEST_PROTOCOL
-            )
-            mac = hmac.new(key, payload, hashlib.sha256).hexdigest().encode()
-            atomic_write_bytes(self.path, (MAGIC, mac, b"\n", payload), mode=0o600)
-        except (OSError, RuntimeError) as exc:  # a state folder we cannot write: no copy, nothing else changes
-            log.info("desired-state cache %s not written: %s", self.path, exc)
-            return False
-        return True
+        return self.copy.save({"stamp": _code_stamp(), "inventory": str(inventory), "entry": entry})
+
+
+def _code_stamp() -> str:
+    return code_stamp(CODE_PACKAGES)

@@ -48,6 +48,9 @@ class DesiredState:
     # folders outside the inventory's own files that its desired state was read from (Compose
     # projects): a change in one is a change of the inventory (load_desired_cached)
     sources: tuple[Path, ...] = ()
+    # which full read of the inventory this is (desired/cached.py): the same in every process that took it
+    # from the state folder's copy; "" for a read that is not cached (never the same as another)
+    generation: str = field(default="", compare=False)
 
     def remedy_for(self, key: str) -> Remedy | None:
         """The remedy the inventory gives now for drift key `host/area/target/kind` (None: none, or

@@ -58,6 +58,7 @@ from steward.state.memory import BackoffMark, EngineMemory, WrittenAction, read_
 from steward.state.outcomes import Outcomes
 from steward.state.paths import OPEN_FOLDERS
 from steward.state.settings import Settings
+from steward.state.signed_pickle import SignedPickle
 from steward.state.silences import Silences
 from steward.state.world import LastKnownGood
 
@@ -75,7 +76,10 @@ class Engine:
         self.expiry = Expiry(self.queue, self.journal)
         self.storm = StormBreaker(settings.paths, self.journal)
         self.world_errors: dict[str, str] = {}  # the last load_world's unusable files -> why
-        self.looks = WorldLooks(check_problem)  # each host's look and comparison, while its file's bytes are the same
+        # each host's look and comparison, while its file's bytes are the same; a copy for the next process
+        self.looks = WorldLooks(
+            check_problem, SignedPickle(settings.paths.world_looks, settings.paths, b"world looks", True)
+        )
         self.persisted = PersistedDesired(settings.paths, create_key=True)  # the desired state for the next process
 
     @property
@@ -86,7 +90,7 @@ class Engine:
         """The current world, or None (journaled as cycle_skipped) when any file is unusable.
 
         A usable world becomes the last-known-good one: this is the plan cycle's look, not a peek."""
-        snapshot = self.looks.load(self.settings.paths.world, desired.hosts.get)
+        snapshot = self.looks.load(self.settings.paths.world, desired)
         self.world_errors = snapshot.errors
         if not snapshot.usable:
             self.journal.append(
@@ -176,6 +180,7 @@ class Engine:
                 if not verdict.acknowledged:
                     memory.written.append(WrittenAction(at=isotime(now), host=item.drift.host, key=item.drift.key))
         write_memory(self.settings.paths, memory)
+        self.looks.save()
         report.expired.extend(self.expiry.expire_past_ttl(now))
         return report
 

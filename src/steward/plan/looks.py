@@ -8,14 +8,21 @@ A plan cycle needs two things of a world document (plan/engine.py):
 - its *area comparison*: `area_drift(desired, document)` (plan/drift.py), a function of the desired
   value and the document alone, no clock.
 
-So every file is read and hashed (sha256) on every cycle; one whose bytes are those of the last
-load is not parsed or validated again (same bytes, same verdict, same document), and while the
-host's desired value is also the very same object as then (the signature cache, desired/inventory.py),
-its comparison is the one computed then. The document itself is let go as soon as both are taken
-from it: a long-running engine holds a look, a digest and a (usually empty) tuple of drift items per
+So every file is read and hashed (sha256) on every cycle. One whose bytes are those of the last
+load, for a host whose desired value is the very same object as then (the signature cache,
+desired/cached.py), is not parsed, validated or compared again: same bytes, same verdict, same look,
+and the comparison computed then. Otherwise (new bytes, or an inventory read anew) it is parsed,
+validated and compared. The document itself is let go as soon as both are taken from it: a
+long-running engine holds a look, a digest and a (usually empty) tuple of drift items per
 host, not 10 000 parsed documents (and the garbage collector has nothing big to walk after a cycle).
 A file that fails is forgotten, so it is judged afresh; what it decides is exactly what a fresh read
 decides (tests/unit/test_engine_reuse.py runs both, cycle for cycle).
+
+A new process (`steward plan` from cron is one every cycle) starts from the copy the last cycle left
+in the state folder (`engine/world-looks.bin`, a pickle signed like the desired-state cache:
+state/signed_pickle.py), but only when its desired state is the very read those comparisons were made
+against: the desired-state cache's copy of it, same `generation`. Any doubt (another read of the
+inventory, other code, another key, a damaged copy) and every file is parsed as without it.
 """
 
 from __future__ import annotations
@@ -27,9 +34,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from steward.desired.host import HostDesired
+from steward.desired.host import DesiredState, HostDesired
 from steward.plan.drift import Drift, area_drift
-from steward.state.world import CheckProblem, WorldFileError, look_of, parse_world_bytes, read_world_bytes
+from steward.state.signed_pickle import SignedPickle, code_stamp
+from steward.state.world import (
+    SCHEMA_FILE,
+    CheckProblem,
+    WorldFileError,
+    look_of,
+    parse_world_bytes,
+    read_world_bytes,
+)
+
+# the code whose output the copy holds: validation (the schema, the areas), looks, comparisons
+CODE_PACKAGES = ("areas", "desired", "plan", "state")
 
 
 @dataclass
@@ -57,18 +75,24 @@ class _Seen:
 class WorldLooks:
     """What the last load found, per file; `load` reads the folder again, reusing what did not change."""
 
-    def __init__(self, check_problem: CheckProblem) -> None:
+    def __init__(self, check_problem: CheckProblem, copy: SignedPickle | None = None) -> None:
         self.check_problem = check_problem
+        self.copy = copy  # the state folder's copy, for the next process
         self._seen: dict[str, _Seen] = {}
+        self._generation = ""  # the desired state's read `_seen` was compared against, when known
+        self._saved = True  # the copy holds `_seen` (nothing to write)
         self.parsed = 0  # files the last load parsed and validated (for tests and benchmarks)
         self.reused = 0  # hosts in the inventory whose comparison the last load did not compute again
 
-    def load(self, world_dir: Path, desired_of: Callable[[str], HostDesired | None]) -> LookedWorld:
-        """Every `<host>.json` in world_dir (dot-prefixed temp files ignored); `desired_of(host)` is the
-        host's desired value, None for a host the inventory does not have (looked at, not compared)."""
+    def load(self, world_dir: Path, desired: DesiredState) -> LookedWorld:
+        """Every `<host>.json` in world_dir (dot-prefixed temp files ignored), each host compared with its
+        desired value (a host the inventory does not have is looked at, not compared)."""
         world = LookedWorld()
         seen: dict[str, _Seen] = {}
         self.parsed = self.reused = 0
+        desired_of: Callable[[str], HostDesired | None] = desired.hosts.get
+        if not self._seen and self.copy is not None:
+            self._restore(desired)
         names = sorted(os.listdir(world_dir)) if world_dir.is_dir() else []  # names, not Paths: sorting 10 000 costs
         for name in names:
             if name.startswith(".") or not name.endswith(".json"):
@@ -84,8 +108,32 @@ class WorldLooks:
             world.looks[host], world.raw[host] = entry.look, raw
             if entry.desired is not None:
                 world.areas[host] = entry.areas
+        self._saved = self._saved and not self.parsed and seen.keys() == self._seen.keys()
         self._seen = seen  # files gone or unusable are forgotten
+        self._generation = desired.generation
         return world
+
+    def save(self) -> None:
+        """Leave this load's looks and comparisons for the next process (when they changed since)."""
+        if self.copy is None or self._saved or not self._generation:
+            return
+        entries = {name: (e.digest, e.look, None if e.desired is None else e.areas) for name, e in self._seen.items()}
+        self._saved = self.copy.save({"stamp": _stamp(), "generation": self._generation, "entries": entries})
+
+    def _restore(self, desired: DesiredState) -> None:
+        doc: Any = self.copy.load() if self.copy is not None and desired.generation else None
+        if not isinstance(doc, dict) or doc.get("generation") != desired.generation or doc.get("stamp") != _stamp():
+            return
+        try:
+            for name, (digest, look, areas) in doc["entries"].items():
+                host = desired.hosts.get(name[: -len(".json")])
+                if (areas is None) != (host is None):  # cannot be, for the same read: not used
+                    continue
+                self._seen[name] = _Seen(digest, look, host, areas or ())
+        except (AttributeError, TypeError, ValueError):  # not the shape this code writes: a miss
+            self._seen = {}
+            return
+        self._generation, self._saved = desired.generation, True
 
     def _look(self, host: str, raw: bytes, desired: HostDesired | None) -> _Seen:
         digest = hashlib.sha256(raw).digest()  # sha256: the fastest here (CPU instructions), and no collisions
@@ -97,3 +145,7 @@ class WorldLooks:
         self.parsed += 1
         doc = parse_world_bytes(host, raw, self.check_problem)
         return _Seen(digest, look_of(doc), desired, tuple(area_drift(desired, doc)) if desired is not None else ())
+
+
+def _stamp() -> str:
+    return code_stamp(CODE_PACKAGES, (SCHEMA_FILE,))

@@ -74,6 +74,10 @@ class StatePaths:
         return self.engine / "desired-cache.bin"
 
     @property
+    def world_looks(self) -> Path:  # each host's look and comparison, for the next process (steward.plan.looks)
+        return self.engine / "world-looks.bin"
+
+    @property
     def hmac_key(self) -> Path:
         return self.engine / "hmac.key"
 

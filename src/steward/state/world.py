@@ -29,6 +29,8 @@ from typing import Any
 
 from steward.core.atomic import atomic_write_bytes
 
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "_world_schema.py"
+
 
 def _load_schema() -> ModuleType:
     """The collection's plugins/module_utils/_world_schema.py, loaded from this checkout by path.
@@ -39,7 +41,7 @@ def _load_schema() -> ModuleType:
     very same file (the package is an editable install of the repository that holds the
     collection: src/steward/state/world.py -> the repository root is three levels up).
     """
-    path = Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "_world_schema.py"
+    path = SCHEMA_FILE
     name = "steward._world_schema"
     if name in sys.modules:
         return sys.modules[name]
