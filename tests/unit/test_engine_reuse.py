@@ -12,6 +12,7 @@ import pytest
 
 from helpers import container, make_settings, service, world_doc, write_inventory
 from steward.core.atomic import atomic_write_json
+from steward.desired import cached
 from steward.plan import propose
 from steward.plan.engine import Engine
 
@@ -80,6 +81,12 @@ def _script(seed: int, cycles: int) -> list[dict]:
     return steps
 
 
+def _new_process(settings) -> None:
+    """Forget this state folder's desired state in memory: the next engine takes it from the state folder."""
+    cached._cache.pop(settings.inventory, None)
+    cached._current.difference_update({c for c in cached._current if c[0] == settings.inventory})
+
+
 def _apply(settings, step: dict, at: datetime) -> None:
     for host, (what, states) in step.items():
         path = settings.paths.world / f"{host}.json"
@@ -125,6 +132,7 @@ def test_a_cycle_with_reuse_decides_exactly_what_a_cycle_without_it_decides(tmp_
                 extra = [service("s9")] if c == 22 else []
                 write_inventory(settings.inventory, {**HOSTS, "h3": [*HOSTS["h3"], *extra]})
         a = engine.plan(now)
+        _new_process(restored)
         again = Engine(restored)
         b = again.plan(now)
         fresh.paths.world_looks.unlink(missing_ok=True)  # nothing reused: every file parsed, every host compared
@@ -197,8 +205,6 @@ def test_the_engine_keeps_each_hosts_look_and_comparison_not_its_document(tmp_pa
 
 
 def test_a_new_process_takes_the_copy_only_for_the_same_read_of_the_inventory(tmp_path, monkeypatch) -> None:
-    from steward.desired import cached
-
     settings = make_settings(tmp_path, HOSTS)
     for host in HOSTS:
         atomic_write_json(settings.paths.world / f"{host}.json", world_doc(host, [container("s0")], observed_at=BASE))
@@ -224,3 +230,17 @@ def test_a_new_process_takes_the_copy_only_for_the_same_read_of_the_inventory(tm
     engine = new_process()
     assert engine.looks.parsed == len(HOSTS) and engine.looks.reused == 0
     assert {d["key"] for d in engine.plan(now).drifts} == {d["key"] for d in first.drifts}
+
+
+def test_code_that_cannot_be_looked_at_is_no_copy_and_no_error(tmp_path, monkeypatch) -> None:
+    from steward.plan import looks
+    from steward.state.signed_pickle import code_stamp
+
+    assert code_stamp(("plan",), (tmp_path / "removed-mid-pull.py",)) is None
+    assert code_stamp(("plan",)) == code_stamp(("plan",)) is not None
+    settings = make_settings(tmp_path, HOSTS)
+    for host in HOSTS:
+        atomic_write_json(settings.paths.world / f"{host}.json", world_doc(host, [container("s0")], observed_at=BASE))
+    monkeypatch.setattr(looks, "_stamp", lambda: None)
+    report = Engine(settings).plan(BASE + timedelta(seconds=30))
+    assert not report.skipped and report.drifts and not settings.paths.world_looks.exists()

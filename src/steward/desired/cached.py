@@ -38,7 +38,7 @@ __all__ = ["PersistedDesired", "load_desired_cached"]
 Entry = tuple[Signature, DesiredState, Signature]  # (inventory files, the desired state, project folders)
 _cache: dict[Path, Entry] = {}
 _current: set[tuple[Path, Path]] = set()  # (inventory, copy) pairs whose copy holds _cache's entry
-CODE_PACKAGES = ("desired", "areas")  # the code whose output is cached: an edit of it is a miss
+CODE_PACKAGES = ("desired", "areas", "core")  # the code whose output is cached: an edit of it is a miss
 PURPOSE = b"desired-state cache"
 MAGIC = b"steward " + PURPOSE + b" 1\n"  # the copy's first line (state/signed_pickle.py)
 
@@ -82,8 +82,9 @@ class PersistedDesired:
         self.copy = SignedPickle(self.path, paths, PURPOSE, create_key)
 
     def load(self, inventory: Path) -> Entry | None:
-        doc = self.copy.load()
-        if not isinstance(doc, dict) or doc.get("stamp") != _code_stamp():
+        stamp = _code_stamp()
+        doc = self.copy.load() if stamp is not None else None
+        if not isinstance(doc, dict) or doc.get("stamp") != stamp:
             return None
         if doc.get("inventory") != str(inventory):
             return None
@@ -92,8 +93,9 @@ class PersistedDesired:
 
     def save(self, inventory: Path, entry: Entry) -> bool:
         """Write the copy; False when it was not (no key yet for a reader, a folder we cannot write)."""
-        return self.copy.save({"stamp": _code_stamp(), "inventory": str(inventory), "entry": entry})
+        stamp = _code_stamp()
+        return stamp is not None and self.copy.save({"stamp": stamp, "inventory": str(inventory), "entry": entry})
 
 
-def _code_stamp() -> str:
+def _code_stamp() -> str | None:
     return code_stamp(CODE_PACKAGES)

@@ -6,7 +6,8 @@ A plan cycle needs two things of a world document (plan/engine.py):
   error (state/world.py `look_of`): what the host-level verdict, the observation bookkeeping
   (plan/streaks.py, plan/flaps.py) and a proposal (its evidence line) read;
 - its *area comparison*: `area_drift(desired, document)` (plan/drift.py), a function of the desired
-  value and the document alone, no clock.
+  value and the document alone, no clock (but for the wording of a Compose config_changed summary,
+  which names what the compose hash cache knew then: keys and evidence are the document's).
 
 So every file is read and hashed (sha256) on every cycle. One whose bytes are those of the last
 load, for a host whose desired value is the very same object as then (the signature cache,
@@ -47,7 +48,7 @@ from steward.state.world import (
 )
 
 # the code whose output the copy holds: validation (the schema, the areas), looks, comparisons
-CODE_PACKAGES = ("areas", "desired", "plan", "state")
+CODE_PACKAGES = ("areas", "core", "desired", "plan", "state")
 
 
 @dataclass
@@ -108,21 +109,24 @@ class WorldLooks:
             world.looks[host], world.raw[host] = entry.look, raw
             if entry.desired is not None:
                 world.areas[host] = entry.areas
-        self._saved = self._saved and not self.parsed and seen.keys() == self._seen.keys()
+        same = not self.parsed and seen.keys() == self._seen.keys() and desired.generation == self._generation
+        self._saved = self._saved and same
         self._seen = seen  # files gone or unusable are forgotten
         self._generation = desired.generation
         return world
 
     def save(self) -> None:
         """Leave this load's looks and comparisons for the next process (when they changed since)."""
-        if self.copy is None or self._saved or not self._generation:
+        stamp = _stamp()
+        if self.copy is None or self._saved or not self._generation or stamp is None:
             return
         entries = {name: (e.digest, e.look, None if e.desired is None else e.areas) for name, e in self._seen.items()}
-        self._saved = self.copy.save({"stamp": _stamp(), "generation": self._generation, "entries": entries})
+        self._saved = self.copy.save({"stamp": stamp, "generation": self._generation, "entries": entries})
 
     def _restore(self, desired: DesiredState) -> None:
-        doc: Any = self.copy.load() if self.copy is not None and desired.generation else None
-        if not isinstance(doc, dict) or doc.get("generation") != desired.generation or doc.get("stamp") != _stamp():
+        stamp = _stamp()
+        doc: Any = self.copy.load() if self.copy is not None and desired.generation and stamp is not None else None
+        if not isinstance(doc, dict) or doc.get("generation") != desired.generation or doc.get("stamp") != stamp:
             return
         try:
             for name, (digest, look, areas) in doc["entries"].items():
@@ -130,7 +134,7 @@ class WorldLooks:
                 if (areas is None) != (host is None):  # cannot be, for the same read: not used
                     continue
                 self._seen[name] = _Seen(digest, look, host, areas or ())
-        except (AttributeError, TypeError, ValueError):  # not the shape this code writes: a miss
+        except Exception:  # not the shape this code writes (it is signed: cannot be, but doubt is a miss)
             self._seen = {}
             return
         self._generation, self._saved = desired.generation, True
@@ -147,5 +151,5 @@ class WorldLooks:
         return _Seen(digest, look_of(doc), desired, tuple(area_drift(desired, doc)) if desired is not None else ())
 
 
-def _stamp() -> str:
+def _stamp() -> str | None:
     return code_stamp(CODE_PACKAGES, (SCHEMA_FILE,))

@@ -36,11 +36,14 @@ class Ledger:
         self.dir = paths.ledger
         self.key_path = paths.hmac_key
 
-    def _key(self) -> bytes:
-        """The 32-byte key; created once, complete before anyone can see it (temp file + link)."""
+    def _key(self, create: bool = True) -> bytes:
+        """The 32-byte key; created once, complete before anyone can see it (temp file + link).
+        `create=False`: FileNotFoundError when there is none (a reader never makes the key)."""
         try:
             key = read_regular_file(self.key_path)
         except FileNotFoundError:
+            if not create:
+                raise
             make_dir(self.key_path.parent)
             fd, tmp = tempfile.mkstemp(dir=self.key_path.parent, prefix=".hmac.key.")
             try:
@@ -61,10 +64,11 @@ class Ledger:
             )
         return key
 
-    def subkey(self, purpose: bytes) -> bytes:
+    def subkey(self, purpose: bytes, create: bool = True) -> bytes:
         """A key for another use than signing actions (a MAC of something else), derived from this one:
-        what it authenticates can never pass for an action's signature, nor the reverse."""
-        return hmac.new(self._key(), b"steward subkey\0" + purpose, hashlib.sha256).digest()
+        what it authenticates can never pass for an action's signature, nor the reverse. `create=False`:
+        FileNotFoundError when the state folder has no key yet."""
+        return hmac.new(self._key(create), b"steward subkey\0" + purpose, hashlib.sha256).digest()
 
     def sign(self, action_id: str, content: bytes) -> str:
         return hmac.new(self._key(), action_id.encode() + b"\0" + content, hashlib.sha256).hexdigest()

@@ -8,8 +8,9 @@ host's look and comparison). Each is:
   from the state folder's own key (engine/hmac.key, the one that signs playbooks) and the copy's
   purpose, and the MAC is checked before a byte is unpickled: only a process that holds that key -
   and could sign a playbook anyway - can put anything there; a file it did not write is a miss;
-* stamped (`code_stamp`) with the versions of Python, ansible-core and Steward and with the size and
-  mtime of every module whose output it holds: after an upgrade or an edit of that code, a miss;
+* stamped by its caller (`code_stamp`) with the versions of Python, ansible-core and Steward and with
+  the size and mtime of every module whose output it holds: after an upgrade or an edit of that code,
+  a miss;
 * never an error: a missing, damaged, foreign, stale or unreadable copy (or a state folder we cannot
   write) is a miss, and the caller computes what it would have held.
 """
@@ -32,18 +33,32 @@ log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parents[1]  # src/steward
 
 
-def code_stamp(packages: tuple[str, ...], files: tuple[Path, ...] = ()) -> str:
+_stamps: dict[tuple[tuple[str, ...], tuple[Path, ...]], str | None] = {}
+
+
+def code_stamp(packages: tuple[str, ...], files: tuple[Path, ...] = ()) -> str | None:
     """What a cached object depends on besides its inputs: interpreter, libraries, the code that made it
-    (every module of `packages` under steward/, and `files`), by size and mtime."""
+    (every module of `packages` under steward/, and `files`), by size and mtime; None (a miss: no copy
+    used or written) when that code cannot be looked at. Taken once per process: the code it loaded."""
+    if (packages, files) not in _stamps:
+        _stamps[packages, files] = _stamp(packages, files)
+    return _stamps[packages, files]
+
+
+def _stamp(packages: tuple[str, ...], files: tuple[Path, ...]) -> str | None:
     import ansible.release
 
     from steward import __version__
 
-    paths = sorted(p for pkg in packages for p in (PACKAGE / pkg).rglob("*.py")) + list(files)
+    modules = (p for pkg in packages for p in (PACKAGE / pkg).rglob("*.py") if not p.name.startswith("."))
     code = hashlib.sha256()
-    for path in paths:
-        st = path.stat()
-        code.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    try:
+        for path in [*sorted(modules), *files]:  # an editor's lock file (.#x.py) is not code
+            st = path.stat()
+            code.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    except OSError as exc:  # a file removed mid-`git pull`: no stamp, no copy
+        log.info("code stamp: %s", exc)
+        return None
     return (
         f"python {sys.version}; ansible-core {ansible.release.__version__}; steward {__version__}; {code.hexdigest()}"
     )
@@ -61,9 +76,10 @@ class SignedPickle:
         self.create_key = create_key
 
     def _key(self, create: bool) -> bytes | None:
-        if not create and not self.ledger.key_path.exists():
+        try:
+            return self.ledger.subkey(self.purpose, create=create)
+        except FileNotFoundError:  # no key yet, and this process does not make it
             return None
-        return self.ledger.subkey(self.purpose)
 
     def load(self) -> Any:
         """The object saved last, or None (a miss: see the module's docstring)."""
