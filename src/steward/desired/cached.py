@@ -12,7 +12,7 @@ its torn-read checks) follows: the cache never decides anything a fresh read wou
 The copy in the state folder (`engine/desired-cache.bin`, `PersistedDesired`) is written after each
 full read: a pickle signed with a key derived from the state folder's own
 (state/signed_pickle.py: atomic, 0600, the MAC checked before anything is unpickled, stamped with the
-versions and the code that parses the inventory - steward.desired, steward.areas - so an upgrade or an
+versions and the code that parses the inventory - steward.desired, .areas, .core - so an upgrade or an
 edit of it is a miss). A missing, damaged, foreign, stale or unreadable copy means the inventory is
 read through Ansible, as without it.
 

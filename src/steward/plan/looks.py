@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +90,6 @@ class WorldLooks:
         world = LookedWorld()
         seen: dict[str, _Seen] = {}
         self.parsed = self.reused = 0
-        desired_of: Callable[[str], HostDesired | None] = desired.hosts.get
         if not self._seen and self.copy is not None:
             self._restore(desired)
         names = sorted(os.listdir(world_dir)) if world_dir.is_dir() else []  # names, not Paths: sorting 10 000 costs
@@ -101,7 +99,7 @@ class WorldLooks:
             host = name[: -len(".json")]
             try:
                 raw = read_world_bytes(world_dir / name)
-                entry = self._look(host, raw, desired_of(host))
+                entry = self._look(host, raw, desired.hosts.get(host))
             except WorldFileError as exc:
                 world.errors[name] = str(exc)
                 continue
